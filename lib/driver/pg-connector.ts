@@ -1,0 +1,126 @@
+/**
+ * The PostgreSQL connector: opens, checks and closes node-postgres clients through knex's pg
+ * dialect client (so knex's session setup — version check, search path — applies to every
+ * connection). This directory is the only place that touches knex or pg internals.
+ */
+import type { Knex } from 'knex';
+import type { Client as PgClient } from 'pg';
+import type { Logger } from 'winston';
+import type { Connector } from '../pool/connector';
+
+/** The pg client internals read here, each guarded (see docs/lifecycle.md, "Transactions"). */
+interface PgClientInternals {
+  /** Transaction status from the last ReadyForQuery: 'I' idle, 'T' in a transaction, 'E' failed one. */
+  _txStatus?: unknown;
+  /** knex's pg dialect marks a client it saw fail or end. */
+  __knex__disposed?: unknown;
+  connection?: { stream?: { destroy?: () => void } };
+}
+
+/**
+ * SQLSTATE classes and codes that retrying cannot fix: authentication (class 28), unknown database
+ * (3D000), syntax or permission errors in session setup (class 42), unsupported feature (0A000).
+ */
+function isPermanentSqlState(code: string): boolean {
+  return code.startsWith('28') || code === '3D000' || code.startsWith('42') || code === '0A000';
+}
+
+export class PgConnector implements Connector<PgClient> {
+  private txStatusUnsupported = false;
+
+  constructor(
+    private readonly client: Knex.Client,
+    private readonly log: Logger,
+  ) {}
+
+  open(timeoutMs: number): Promise<PgClient> {
+    const attempt = this.client.acquireRawConnection() as Promise<PgClient>;
+    return new Promise<PgClient>((resolve, reject) => {
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        reject(new Error(`Opening a connection timed out after ${timeoutMs} ms (pool.createTimeoutMs)`));
+      }, timeoutMs);
+      timer.unref();
+      attempt.then(
+        (raw) => {
+          if (timedOut) {
+            void this.close(raw); // arrived after we gave up: do not leak the server session
+            return;
+          }
+          clearTimeout(timer);
+          resolve(raw);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          if (!timedOut) reject(error);
+        },
+      );
+    });
+  }
+
+  close(raw: PgClient): Promise<void> {
+    // end() waits for the server to close the socket; on a dead or black-holed network that may
+    // never happen, so after a short grace period the socket is destroyed locally.
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        (raw as unknown as PgClientInternals).connection?.stream?.destroy?.();
+        resolve();
+      }, 2_000);
+      timer.unref();
+      this.client.destroyRawConnection(raw).then(
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        () => {
+          clearTimeout(timer);
+          (raw as unknown as PgClientInternals).connection?.stream?.destroy?.();
+          resolve();
+        },
+      );
+    });
+  }
+
+  watch(raw: PgClient, onBroken: (error: unknown) => void): void {
+    raw.on('error', (error) => onBroken(error));
+    raw.on('end', () => onBroken(new Error('Connection ended unexpectedly')));
+    const internals = raw as unknown as PgClientInternals;
+    if (internals.__knex__disposed !== undefined) onBroken(internals.__knex__disposed);
+    if (typeof internals._txStatus !== 'string' && !this.txStatusUnsupported) {
+      this.txStatusUnsupported = true;
+      this.log.warn('This pg version does not expose the transaction status; every released connection will be rolled back defensively (slower). Use pg >= 8.12.');
+    }
+  }
+
+  inTransaction(raw: PgClient): boolean {
+    const status = (raw as unknown as PgClientInternals)._txStatus;
+    return typeof status === 'string' ? status !== 'I' : true;
+  }
+
+  async rollback(raw: PgClient): Promise<void> {
+    await raw.query('ROLLBACK');
+  }
+
+  async validate(raw: PgClient, timeoutMs: number): Promise<boolean> {
+    if ((raw as unknown as PgClientInternals).__knex__disposed !== undefined) return false;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const timeout = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), timeoutMs);
+        timer.unref();
+      });
+      return await Promise.race([raw.query('SELECT 1').then(() => true, () => false), timeout]);
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+  }
+
+  isRetryable(error: unknown): boolean {
+    const code = (error as { code?: unknown } | undefined)?.code;
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return !isPermanentSqlState(code);
+    // Programming and configuration errors (a malformed URL, a wrong option type) stay wrong.
+    if (error instanceof TypeError || error instanceof RangeError || error instanceof SyntaxError) return false;
+    return true;
+  }
+}

@@ -1,0 +1,309 @@
+/**
+ * Option types, their defaults and `resolveOptions()`, which validates a user's configuration up
+ * front: unknown keys and bad values are refused with `E_INVALID_CONFIG` naming the option and the
+ * fix. docs/options.md documents every option (unit, default, interactions) — keep the two in step.
+ */
+import type { Knex } from 'knex';
+import type { Logger } from 'winston';
+import { invalidConfig } from './errors';
+
+/** Log levels understood by the built-in logger (winston's npm levels). */
+export type LogLevel = 'error' | 'warn' | 'info' | 'http' | 'verbose' | 'debug' | 'silly';
+
+/** Pool sizing and timing. Every time is in milliseconds; `0` disables the timed features that say so. */
+export interface PoolOptions {
+  /** Connections kept open at all times; `ready()` resolves once this many are open. Default 2. */
+  min?: number;
+  /** Hard upper bound on open connections, counting those being opened or closed. Default 10. */
+  max?: number;
+  /** Longest a `getConnection()` may wait overall (queueing, opening, validating). Default 30000. */
+  acquireTimeoutMs?: number;
+  /** Longest one attempt to open a connection may take (TCP, TLS, auth, session setup). Default 10000. */
+  createTimeoutMs?: number;
+  /** Idle connections above `min` are closed after this long unused. `0` disables. Default 600000. */
+  idleTimeoutMs?: number;
+  /** Connections are replaced after this long (minus up to 2.5% jitter). `0` disables. Default 1800000. */
+  maxLifetimeMs?: number;
+  /** Longest a validation query (`SELECT 1`) may take. Default 5000. */
+  validationTimeoutMs?: number;
+  /** Idle connections are pinged this often to keep them (and NAT/firewall state) alive. `0` disables. Default 120000. */
+  keepaliveIntervalMs?: number;
+  /** A connection held longer than this is reported as a possible leak. `0` disables. Default 0. */
+  leakDetectionThresholdMs?: number;
+  /** Most callers allowed to wait at once; more fail fast with `E_QUEUE_FULL`. Default `Infinity`. */
+  maxWaiting?: number;
+  /** How long `close()` waits for checked-out connections before closing them by force. Default 10000. */
+  closeTimeoutMs?: number;
+}
+
+/** Retries of a failed connection attempt, with exponential backoff and jitter. */
+export interface RetryOptions {
+  /** Attempts in total per connection open (1 = no retry). Default 3. */
+  attempts?: number;
+  /** Delay before the first retry; doubles each time. Default 100. */
+  initialDelayMs?: number;
+  /** Cap on the delay between attempts. Default 2000. */
+  maxDelayMs?: number;
+}
+
+/** Knex options passed through to the `knex` instance (everything but what the manager owns). */
+export type KnexPassthroughOptions = Omit<Knex.Config, 'client' | 'connection' | 'pool' | 'connectionPool'>;
+
+/** Configuration of {@link getConnectionInstance}. */
+export interface ConnectionManagerConfig {
+  /** A PostgreSQL connection string, or a knex/pg connection object. */
+  connection: string | Knex.PgConnectionConfig;
+  /** Pool sizing and timing. */
+  pool?: PoolOptions;
+  /** Connect retries. */
+  retry?: RetryOptions;
+  /** A winston logger to log to, or the level for the built-in one. Default `{ level: 'info' }`. */
+  logger?: Logger | { level: LogLevel };
+  /** Extra knex options (for example `searchPath`, `debug`, `postProcessResponse`). */
+  knex?: KnexPassthroughOptions;
+}
+
+/** Pool options with every default filled in. */
+export type ResolvedPoolOptions = Required<PoolOptions>;
+/** Retry options with every default filled in. */
+export type ResolvedRetryOptions = Required<RetryOptions>;
+
+/** A configuration after validation, with defaults filled in. */
+export interface ResolvedConfig {
+  connection: string | Knex.PgConnectionConfig;
+  pool: ResolvedPoolOptions;
+  retry: ResolvedRetryOptions;
+  logger: Logger | { level: LogLevel };
+  knex: KnexPassthroughOptions;
+}
+
+/** The defaults, documented in docs/options.md. */
+export const DEFAULT_POOL_OPTIONS: Readonly<ResolvedPoolOptions> = Object.freeze({
+  min: 2,
+  max: 10,
+  acquireTimeoutMs: 30_000,
+  createTimeoutMs: 10_000,
+  idleTimeoutMs: 600_000,
+  maxLifetimeMs: 1_800_000,
+  validationTimeoutMs: 5_000,
+  keepaliveIntervalMs: 120_000,
+  leakDetectionThresholdMs: 0,
+  maxWaiting: Number.POSITIVE_INFINITY,
+  closeTimeoutMs: 10_000,
+});
+
+export const DEFAULT_RETRY_OPTIONS: Readonly<ResolvedRetryOptions> = Object.freeze({
+  attempts: 3,
+  initialDelayMs: 100,
+  maxDelayMs: 2_000,
+});
+
+const TOP_LEVEL_KEYS = ['connection', 'pool', 'retry', 'logger', 'knex'] as const;
+/** Options named by the public contract whose features this version does not provide yet. */
+const NOT_YET_SUPPORTED = ['replicas', 'routing', 'admin'] as const;
+const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'];
+
+/** The `KCM_*` environment variables read when `getConnectionInstance()` is called without config. */
+export const ENVIRONMENT_VARIABLES = {
+  KCM_POOL_MIN: 'pool.min',
+  KCM_POOL_MAX: 'pool.max',
+  KCM_ACQUIRE_TIMEOUT_MS: 'pool.acquireTimeoutMs',
+  KCM_CREATE_TIMEOUT_MS: 'pool.createTimeoutMs',
+  KCM_IDLE_TIMEOUT_MS: 'pool.idleTimeoutMs',
+  KCM_MAX_LIFETIME_MS: 'pool.maxLifetimeMs',
+  KCM_VALIDATION_TIMEOUT_MS: 'pool.validationTimeoutMs',
+  KCM_KEEPALIVE_INTERVAL_MS: 'pool.keepaliveIntervalMs',
+  KCM_LEAK_DETECTION_THRESHOLD_MS: 'pool.leakDetectionThresholdMs',
+  KCM_MAX_WAITING: 'pool.maxWaiting',
+  KCM_CLOSE_TIMEOUT_MS: 'pool.closeTimeoutMs',
+  KCM_RETRY_ATTEMPTS: 'retry.attempts',
+  KCM_RETRY_INITIAL_DELAY_MS: 'retry.initialDelayMs',
+  KCM_RETRY_MAX_DELAY_MS: 'retry.maxDelayMs',
+} as const;
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function rejectUnknownKeys(section: string, value: Record<string, unknown>, allowed: readonly string[]): void {
+  for (const key of Object.keys(value)) {
+    if (allowed.includes(key)) continue;
+    const name = section ? `${section}.${key}` : key;
+    if (!section && (NOT_YET_SUPPORTED as readonly string[]).includes(key)) {
+      throw invalidConfig(name, 'this version does not support it yet', `Remove "${key}" from the configuration.`);
+    }
+    throw invalidConfig(name, 'unknown option', `Remove it; the known ${section || 'top-level'} options are: ${allowed.join(', ')}.`);
+  }
+}
+
+interface NumberRule {
+  /** Smallest allowed value. */
+  min: number;
+  /** Must be a whole number. */
+  integer: boolean;
+  /** `Infinity` is allowed (meaning "no limit"). */
+  infinite?: boolean;
+  /** What the value means, for the error message. */
+  unit: string;
+}
+
+function checkNumber(name: string, value: unknown, rule: NumberRule): number {
+  if (typeof value !== 'number' || Number.isNaN(value)) {
+    throw invalidConfig(name, `expected a number (${rule.unit}), got ${describe(value)}`, `Set "${name}" to a number >= ${rule.min}.`);
+  }
+  if (value === Number.POSITIVE_INFINITY && rule.infinite) return value;
+  if (!Number.isFinite(value) || value < rule.min || (rule.integer && !Number.isInteger(value))) {
+    const kind = rule.integer ? 'a whole number' : 'a number';
+    throw invalidConfig(
+      name,
+      `expected ${kind} >= ${rule.min} (${rule.unit}), got ${describe(value)}`,
+      `Set "${name}" to ${kind} >= ${rule.min}${rule.infinite ? ' or Infinity' : ''}.`,
+    );
+  }
+  return value;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
+  return typeof value;
+}
+
+const POOL_RULES: Record<keyof PoolOptions, NumberRule> = {
+  min: { min: 0, integer: true, unit: 'connections' },
+  max: { min: 1, integer: true, unit: 'connections' },
+  acquireTimeoutMs: { min: 1, integer: false, unit: 'milliseconds' },
+  createTimeoutMs: { min: 1, integer: false, unit: 'milliseconds' },
+  idleTimeoutMs: { min: 0, integer: false, unit: 'milliseconds, 0 disables' },
+  maxLifetimeMs: { min: 0, integer: false, unit: 'milliseconds, 0 disables' },
+  validationTimeoutMs: { min: 1, integer: false, unit: 'milliseconds' },
+  keepaliveIntervalMs: { min: 0, integer: false, unit: 'milliseconds, 0 disables' },
+  leakDetectionThresholdMs: { min: 0, integer: false, unit: 'milliseconds, 0 disables' },
+  maxWaiting: { min: 0, integer: true, infinite: true, unit: 'waiting callers' },
+  closeTimeoutMs: { min: 0, integer: false, unit: 'milliseconds' },
+};
+
+const RETRY_RULES: Record<keyof RetryOptions, NumberRule> = {
+  attempts: { min: 1, integer: true, unit: 'attempts in total' },
+  initialDelayMs: { min: 0, integer: false, unit: 'milliseconds' },
+  maxDelayMs: { min: 0, integer: false, unit: 'milliseconds' },
+};
+
+function resolveNumbers<T extends object>(
+  section: string,
+  input: unknown,
+  rules: Record<keyof T & string, NumberRule>,
+  defaults: Readonly<Required<T>>,
+): Required<T> {
+  if (input === undefined) return { ...defaults };
+  if (!isPlainObject(input)) {
+    throw invalidConfig(section, `expected an object, got ${describe(input)}`, `Pass "${section}" as an object such as { ... } or leave it out.`);
+  }
+  const keys = Object.keys(rules);
+  rejectUnknownKeys(section, input, keys);
+  const out: Record<string, number> = { ...(defaults as Record<string, number>) };
+  for (const key of keys) {
+    const value = input[key];
+    if (value === undefined) continue;
+    out[key] = checkNumber(`${section}.${key}`, value, rules[key as keyof T & string]);
+  }
+  return out as Required<T>;
+}
+
+function isWinstonLogger(value: unknown): value is Logger {
+  return isPlainObjectOrInstance(value) && typeof (value as { log?: unknown }).log === 'function' &&
+    typeof (value as { info?: unknown }).info === 'function' && typeof (value as { child?: unknown }).child === 'function';
+}
+
+function isPlainObjectOrInstance(value: unknown): value is object {
+  return typeof value === 'object' && value !== null;
+}
+
+function resolveConnection(value: unknown): string | Knex.PgConnectionConfig {
+  if (typeof value === 'string') {
+    if (value.trim() === '') {
+      throw invalidConfig('connection', 'the connection string is empty', 'Set it to a URL such as postgres://user:password@127.0.0.1:5432/db, or set DATABASE_URL.');
+    }
+    return value;
+  }
+  if (isPlainObject(value)) return value as Knex.PgConnectionConfig;
+  throw invalidConfig(
+    'connection',
+    value === undefined ? 'it is missing' : `expected a connection string or object, got ${describe(value)}`,
+    'Pass connection: "postgres://user:password@host:5432/db" (or a pg connection object), or set DATABASE_URL.',
+  );
+}
+
+/**
+ * Validates a user configuration and fills in the defaults.
+ * @throws ConnectionManagerError `E_INVALID_CONFIG` naming the offending option and the fix.
+ */
+export function resolveOptions(config: unknown): ResolvedConfig {
+  if (!isPlainObject(config)) {
+    throw invalidConfig('config', `expected an object, got ${describe(config)}`, 'Pass { connection, pool?, retry?, logger?, knex? }.');
+  }
+  rejectUnknownKeys('', config, TOP_LEVEL_KEYS);
+  const connection = resolveConnection(config.connection);
+  const pool = resolveNumbers<PoolOptions>('pool', config.pool, POOL_RULES, DEFAULT_POOL_OPTIONS);
+  if (pool.min > pool.max) {
+    throw invalidConfig('pool.min', `min (${pool.min}) is greater than max (${pool.max})`, 'Lower pool.min or raise pool.max so that min <= max.');
+  }
+  const retry = resolveNumbers<RetryOptions>('retry', config.retry, RETRY_RULES, DEFAULT_RETRY_OPTIONS);
+  if (retry.initialDelayMs > retry.maxDelayMs) {
+    throw invalidConfig('retry.initialDelayMs', `initialDelayMs (${retry.initialDelayMs}) is greater than maxDelayMs (${retry.maxDelayMs})`, 'Lower retry.initialDelayMs or raise retry.maxDelayMs.');
+  }
+  const logger = resolveLogger(config.logger);
+  let knexOptions: KnexPassthroughOptions = {};
+  if (config.knex !== undefined) {
+    if (!isPlainObject(config.knex)) {
+      throw invalidConfig('knex', `expected an object, got ${describe(config.knex)}`, 'Pass knex options such as { searchPath: ["app"] } or leave it out.');
+    }
+    for (const owned of ['client', 'connection', 'pool', 'connectionPool']) {
+      if (owned in config.knex) {
+        throw invalidConfig(`knex.${owned}`, 'the manager owns this knex option', `Remove knex.${owned}; use the top-level "connection" and "pool" options instead.`);
+      }
+    }
+    knexOptions = config.knex as KnexPassthroughOptions;
+  }
+  return { connection, pool, retry, logger, knex: knexOptions };
+}
+
+function resolveLogger(value: unknown): Logger | { level: LogLevel } {
+  if (value === undefined) return { level: 'info' };
+  if (isWinstonLogger(value)) return value;
+  if (isPlainObject(value)) {
+    rejectUnknownKeys('logger', value, ['level']);
+    if (typeof value.level === 'string' && (LOG_LEVELS as readonly string[]).includes(value.level)) {
+      return { level: value.level as LogLevel };
+    }
+    throw invalidConfig('logger.level', `expected one of ${LOG_LEVELS.join(', ')}, got ${describe(value.level)}`, 'Set logger.level to a winston level such as "info".');
+  }
+  throw invalidConfig('logger', `expected a winston logger or { level }, got ${describe(value)}`, 'Pass a logger created by winston.createLogger(), or { level: "info" }.');
+}
+
+/**
+ * Builds a configuration from the environment: `DATABASE_URL` and the documented `KCM_*` variables
+ * (see {@link ENVIRONMENT_VARIABLES} and docs/options.md). Values are validated by {@link resolveOptions}.
+ */
+export function configFromEnvironment(env: NodeJS.ProcessEnv = process.env): ConnectionManagerConfig {
+  const url = env.DATABASE_URL;
+  if (url === undefined || url.trim() === '') {
+    throw invalidConfig('connection', 'no configuration was given and DATABASE_URL is not set', 'Pass a config to getConnectionInstance({ connection }) or set DATABASE_URL.');
+  }
+  const pool: Record<string, number> = {};
+  const retry: Record<string, number> = {};
+  for (const [variable, path] of Object.entries(ENVIRONMENT_VARIABLES)) {
+    const raw = env[variable];
+    if (raw === undefined || raw.trim() === '') continue;
+    const value = raw.trim() === 'Infinity' ? Number.POSITIVE_INFINITY : Number(raw);
+    if (Number.isNaN(value)) {
+      throw invalidConfig(path, `environment variable ${variable} is not a number (${JSON.stringify(raw)})`, `Set ${variable} to a number, or unset it.`);
+    }
+    const [section, key] = path.split('.') as [string, string];
+    (section === 'pool' ? pool : retry)[key] = value;
+  }
+  const config: ConnectionManagerConfig = { connection: url, pool, retry };
+  const level = env.KCM_LOG_LEVEL;
+  if (level !== undefined && level.trim() !== '') config.logger = { level: level.trim() as LogLevel };
+  return config;
+}

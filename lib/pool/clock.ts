@@ -1,0 +1,53 @@
+/**
+ * The pool's sense of time. Everything timed (deadlines, idle and lifetime checks, backoff) reads
+ * and schedules through a `Clock`, so tests can replace it with a fake one and step time forward
+ * instead of sleeping (the idea of Go's `nowFunc`).
+ */
+
+/** An opaque handle for a scheduled callback. */
+export type TimerHandle = unknown;
+
+/** Source of time and timers for the pool. */
+export interface Clock {
+  /** Milliseconds on a monotonic scale (never goes backwards; unrelated to the wall clock). */
+  now(): number;
+  /** Milliseconds since the Unix epoch (for `createdAt` / `lastUsed` dates shown to users). */
+  wallNow(): number;
+  /** Nanoseconds since the Unix epoch, as a bigint (for connection ids). */
+  wallNowNs(): bigint;
+  /** Runs `fn` after `ms`; the timer never keeps the process alive. */
+  setTimer(fn: () => void, ms: number): TimerHandle;
+  /** Cancels a timer set by {@link Clock.setTimer}; unknown handles are ignored. */
+  clearTimer(handle: TimerHandle): void;
+}
+
+/** The real clock: `performance.now()`, `Date.now()` and unref'd Node timers. */
+export class SystemClock implements Clock {
+  /** Offset from the monotonic high-resolution clock to Unix nanoseconds, fixed once. */
+  private readonly epochOffsetNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
+
+  now(): number {
+    return performance.now();
+  }
+
+  wallNow(): number {
+    return Date.now();
+  }
+
+  wallNowNs(): bigint {
+    return this.epochOffsetNs + process.hrtime.bigint();
+  }
+
+  setTimer(fn: () => void, ms: number): TimerHandle {
+    const timer = setTimeout(fn, Math.max(0, ms));
+    timer.unref();
+    return timer;
+  }
+
+  clearTimer(handle: TimerHandle): void {
+    clearTimeout(handle as NodeJS.Timeout);
+  }
+}
+
+/** The process-wide real clock. */
+export const systemClock: Clock = new SystemClock();

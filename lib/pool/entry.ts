@@ -1,0 +1,128 @@
+/**
+ * One physical connection's record and its state machine.
+ *
+ *   creating ──► idle ◄──► inUse
+ *      │          ▲ │        │
+ *      │          │ ▼        │
+ *      │       reserved      │
+ *      │          │          │
+ *      └──────────┴─► closing ◄┘ ──► closed
+ *
+ * `reserved` is an idle record the pool has taken aside (to validate, roll back or close it) so it
+ * cannot be handed out meanwhile. `retire` is a mark, not a state: a retired record is closed the
+ * next time it would become idle (soft eviction). docs/lifecycle.md has the full diagram.
+ */
+import { ConnectionManagerError } from '../errors';
+
+/** The states of a connection record. */
+export type EntryState = 'creating' | 'idle' | 'inUse' | 'reserved' | 'closing' | 'closed';
+
+/** Why a record was closed; each reason has a counter in the stats. */
+export type CloseReason =
+  | 'broken'
+  | 'validation'
+  | 'retired'
+  | 'expired'
+  | 'idle'
+  | 'renewed'
+  | 'reset'
+  | 'poolClosed'
+  | 'createAbandoned';
+
+const TRANSITIONS: Readonly<Record<EntryState, readonly EntryState[]>> = {
+  creating: ['idle', 'closing'],
+  idle: ['inUse', 'reserved', 'closing'],
+  inUse: ['idle', 'reserved', 'closing'],
+  reserved: ['idle', 'inUse', 'closing'],
+  closing: ['closed'],
+  closed: [],
+};
+
+/** Every record state that holds an open server session counted in `total`. */
+export function isOpenState(state: EntryState): boolean {
+  return state === 'idle' || state === 'inUse' || state === 'reserved';
+}
+
+/**
+ * A connection record. The pool owns the transitions; everything else reads.
+ * Times ending in `Mono` are on the clock's monotonic scale, `...Wall` in Unix milliseconds.
+ */
+export class PoolEntry<C> {
+  /** The N of `conn_<N>_<ns>`: creation order, the key in the registry's B-tree; 0 until opened. */
+  seq = 0;
+  /** `conn_<N>_<unix time in ns>`; empty until opened. */
+  id = '';
+  /** The driver connection; undefined until opened. */
+  raw: C | undefined = undefined;
+  state: EntryState = 'creating';
+  /** Soft eviction mark: close instead of returning to idle. */
+  retire = false;
+  /** Why the record is to be retired (counted when it closes). */
+  retireReason: CloseReason = 'retired';
+  /** The pool generation the record was opened in (see `Pool.beginGeneration`). */
+  generation = 0;
+  /** Set when the driver reported the connection dead (error / end event). */
+  broken: unknown = undefined;
+
+  createdWall = 0;
+  createdMono = 0;
+  lastUsedWall = 0;
+  lastUsedMono = 0;
+  /** When the current lease began (monotonic), for leak detection and "longest held". */
+  checkedOutMono = 0;
+  /** Monotonic time after which the record is past its max lifetime (Infinity = never). */
+  expiresMono = Number.POSITIVE_INFINITY;
+  /** How many times the record has been checked out (tells one lease from the next). */
+  leases = 0;
+  /** Where the current lease was acquired, when leak detection records it. */
+  acquiredAt: string | undefined = undefined;
+
+  /** Intrusive links of the idle list (see registry.ts); undefined when not idle. */
+  idlePrev: PoolEntry<C> | undefined = undefined;
+  idleNext: PoolEntry<C> | undefined = undefined;
+
+  /** The pool that owns this record (to refuse releasing it to another manager). */
+  readonly owner: object;
+
+  constructor(owner: object) {
+    this.owner = owner;
+  }
+
+  /** Gives the record its driver connection; subclasses also tag `raw` to find the record from it. */
+  attach(raw: C): void {
+    this.raw = raw;
+  }
+
+  /** Moves to `next`, refusing moves the state machine does not allow (a bug, never user input). */
+  transition(next: EntryState): void {
+    if (!TRANSITIONS[this.state].includes(next)) {
+      throw new Error(`Illegal connection state change ${this.state} -> ${next} for ${this.id || 'a new connection'}`);
+    }
+    this.state = next;
+  }
+
+  /** The record's public `inUse`: checked out, or busy with pool maintenance. */
+  get inUse(): boolean {
+    return this.state === 'inUse' || this.state === 'reserved';
+  }
+
+  /** When the connection was opened. */
+  get createdAt(): Date {
+    return new Date(this.createdWall);
+  }
+
+  /** When the connection was last checked out or returned. */
+  get lastUsed(): Date {
+    return new Date(this.lastUsedWall);
+  }
+
+  /** Throws `E_NOT_CHECKED_OUT` unless the record is currently leased (use after release). */
+  assertLeased(): void {
+    if (this.state !== 'inUse') {
+      throw new ConnectionManagerError(
+        'E_NOT_CHECKED_OUT',
+        `Connection ${this.id} is not checked out (state: ${this.state}). Use a connection only between getConnection() and releaseConnection().`,
+      );
+    }
+  }
+}

@@ -1,0 +1,674 @@
+/**
+ * The generic pool: acquire, release, close, and the pump. It knows nothing of knex or pg; the
+ * `Connector` opens and closes connections, the `Registry` holds the records, the `WaiterQueue`
+ * holds the callers.
+ *
+ * One pump: every event (release, open finished, caller added, close finished) ends in `pump()`,
+ * the only place that matches idle connections to waiters and decides whether to open more
+ * (connections being opened or closed count toward `max`).
+ */
+import type { Logger } from 'winston';
+import { ConnectionManagerError } from '../errors';
+import type { ResolvedPoolOptions, ResolvedRetryOptions } from '../options';
+import type { Clock, TimerHandle } from './clock';
+import type { Connector } from './connector';
+import { isOpenState, type CloseReason, type PoolEntry } from './entry';
+import { Registry } from './registry';
+import { newCounters, type PoolCounters, type PoolStats, type WaitStats } from './stats';
+import { WaiterQueue, type Waiter } from './waiters';
+import { nextConnectionNumber } from './sequence';
+import { connectBackoffMs } from './backoff';
+
+/** Everything a pool is built from. */
+export interface PoolConfig<C, E extends PoolEntry<C>> {
+  /** Shown in log lines (`primary`, a replica's name). */
+  name: string;
+  options: ResolvedPoolOptions;
+  retry: ResolvedRetryOptions;
+  connector: Connector<C>;
+  clock: Clock;
+  logger: Logger;
+  /** Makes an empty record (state `creating`) owned by `pool`. */
+  createEntry(pool: object): E;
+  /** Random numbers in [0, 1) for backoff and lifetime jitter (replaceable in tests). */
+  random?: () => number;
+}
+
+/** Options of one acquire. */
+export interface AcquireOptions {
+  /** Overall deadline in milliseconds (defaults to `pool.acquireTimeoutMs`). */
+  timeoutMs?: number;
+  /** Gives up waiting when this signal aborts. */
+  signal?: AbortSignal;
+}
+
+type PoolState = 'open' | 'closing' | 'closed';
+
+/** A pool of connections of type `C`, recorded as entries of type `E`. */
+export class Pool<C, E extends PoolEntry<C>> {
+  readonly name: string;
+  readonly options: ResolvedPoolOptions;
+  readonly registry = new Registry<C, E>();
+  readonly counters: PoolCounters = newCounters();
+  readonly wait: WaitStats = { count: 0, totalMs: 0, maxMs: 0 };
+  /** The most recent failure to open a connection (the `cause` of acquire timeouts). */
+  lastConnectError: unknown = undefined;
+
+  private state: PoolState = 'open';
+  private readonly waiters: WaiterQueue<E>;
+  private readonly connector: Connector<C>;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly retry: ResolvedRetryOptions;
+  private readonly random: () => number;
+  private readonly createEntry: (pool: object) => E;
+  /** Consecutive failed opens; delays the next open (no tight loop while the database is down). */
+  private failureStreak = 0;
+  /** The pool is at `max` with callers waiting; logged once per episode. */
+  private saturated = false;
+  private debugEnabled: boolean;
+  private readyWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
+  /** Backoff sleeps in progress, woken early by `close()`. */
+  private readonly sleepers = new Set<{ timer: TimerHandle; wake: () => void }>();
+  private closePromise: Promise<void> | undefined;
+  private closeResolve: (() => void) | undefined;
+  private closeTimer: TimerHandle | undefined;
+  /** Bumped by `resetPool()`: opens started before a reset are closed as soon as they finish. */
+  private generation = 0;
+
+  constructor(config: PoolConfig<C, E>) {
+    this.name = config.name;
+    this.options = config.options;
+    this.retry = config.retry;
+    this.connector = config.connector;
+    this.clock = config.clock;
+    this.log = config.logger;
+    this.random = config.random ?? Math.random;
+    this.createEntry = config.createEntry;
+    this.debugEnabled = this.log.isDebugEnabled();
+    this.waiters = new WaiterQueue<E>(this.clock, {
+      onTimeout: (w) => this.onWaiterTimeout(w),
+      onAbort: (w) => this.onWaiterAbort(w),
+    });
+    this.pump();
+  }
+
+  /** True until `close()` is called. */
+  get isOpen(): boolean {
+    return this.state === 'open';
+  }
+
+  /** Callers waiting for a connection. */
+  get waiting(): number {
+    return this.waiters.size;
+  }
+
+  // ── acquire ──────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Checks a connection out: an idle one at once when nobody is queued, otherwise after the
+   * callers ahead of this one. One deadline covers waiting and any opening it needs.
+   */
+  acquire(options?: AcquireOptions): Promise<E> {
+    if (this.state !== 'open') return Promise.reject(this.closedError());
+    const signal = options?.signal;
+    if (signal?.aborted) {
+      this.counters.aborted++;
+      return Promise.reject(abortedError(signal));
+    }
+    if (this.waiters.size === 0) {
+      const entry = this.takeIdle();
+      if (entry) {
+        this.checkout(entry);
+        return Promise.resolve(entry);
+      }
+    }
+    const timeoutMs = options?.timeoutMs ?? this.options.acquireTimeoutMs;
+    if (!(timeoutMs > 0) || !Number.isFinite(timeoutMs)) {
+      return Promise.reject(new ConnectionManagerError(
+        'E_INVALID_CONFIG',
+        `Invalid option "timeoutMs": expected a finite number of milliseconds > 0, got ${String(timeoutMs)}. Pass a positive timeoutMs or leave it out to use pool.acquireTimeoutMs.`,
+      ));
+    }
+    if (this.waiters.size >= this.options.maxWaiting) {
+      return Promise.reject(new ConnectionManagerError(
+        'E_QUEUE_FULL',
+        `Too many callers waiting for a connection (${this.waiters.size}, pool.maxWaiting=${this.options.maxWaiting}; ${this.describeCounts()}). Shed load or raise pool.maxWaiting / pool.max.`,
+      ));
+    }
+    return new Promise<E>((resolve, reject) => {
+      this.waiters.push(resolve, reject, timeoutMs, signal);
+      this.pump();
+      if (!this.saturated && this.waiters.size > 0 && this.registry.occupied >= this.options.max) {
+        this.saturated = true;
+        this.log.info(
+          `Pool at maximum limit (${this.registry.occupied}/${this.options.max}), waiting for available connection…`,
+          { pool: this.name, waiting: this.waiters.size },
+        );
+      }
+    });
+  }
+
+  /** An idle record that is safe to hand out, or undefined; closes dead ones it meets. */
+  private takeIdle(): E | undefined {
+    for (let entry = this.registry.peekIdle(); entry; entry = this.registry.peekIdle()) {
+      if (entry.broken === undefined) return entry;
+      void this.destroy(entry, 'broken');
+    }
+    return undefined;
+  }
+
+  /** Marks `entry` checked out (it may already be `inUse` when handed straight to a waiter). */
+  private checkout(entry: E): void {
+    if (entry.state !== 'inUse') this.registry.move(entry, 'inUse');
+    const now = this.clock.now();
+    entry.checkedOutMono = now;
+    entry.lastUsedMono = now;
+    entry.leases++;
+    entry.lastUsedWall = this.clock.wallNow();
+    this.counters.acquired++;
+    if (this.debugEnabled) this.log.debug(`Connection ${entry.id} checked out`, { pool: this.name, ...this.countsMeta() });
+  }
+
+  /** Hands `entry` to a dequeued waiter. */
+  private serve(waiter: Waiter<E>, entry: E): void {
+    this.checkout(entry);
+    const waitedMs = this.clock.now() - waiter.enqueuedMono;
+    this.wait.count++;
+    this.wait.totalMs += waitedMs;
+    if (waitedMs > this.wait.maxMs) this.wait.maxMs = waitedMs;
+    if (this.saturated && this.waiters.size === 0) {
+      this.saturated = false;
+      if (this.debugEnabled) this.log.debug('Pool no longer saturated: every waiting caller was served', { pool: this.name });
+    }
+    waiter.resolve(entry);
+  }
+
+  private onWaiterTimeout(waiter: Waiter<E>): void {
+    this.counters.timedOut++;
+    waiter.reject(this.timeoutError(waiter));
+  }
+
+  private onWaiterAbort(waiter: Waiter<E>): void {
+    this.counters.aborted++;
+    waiter.reject(abortedError(waiter.signal));
+  }
+
+  // ── release ──────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Gives a checked-out connection back. Dead, retired and (when closing) all connections are
+   * closed; one left inside a transaction is rolled back before anyone else gets it.
+   * @throws ConnectionManagerError `E_NOT_CHECKED_OUT` when `entry` is not checked out from this pool.
+   */
+  release(entry: E): void {
+    if (entry.owner !== this || entry.state !== 'inUse') {
+      // A connection that close() already closed by force may still be released by its holder.
+      if (entry.owner === this && this.state !== 'open' && (entry.state === 'closing' || entry.state === 'closed')) return;
+      throw notCheckedOut(entry, entry.owner === this);
+    }
+    this.counters.released++;
+    entry.lastUsedMono = this.clock.now();
+    entry.lastUsedWall = this.clock.wallNow();
+    entry.acquiredAt = undefined;
+    if (this.debugEnabled) this.log.debug(`Connection ${entry.id} released`, { pool: this.name });
+    if (entry.broken !== undefined) {
+      this.counters.validationFailures++;
+      void this.destroy(entry, 'broken');
+    } else if (this.state !== 'open') {
+      void this.destroy(entry, 'poolClosed');
+    } else if (entry.retire) {
+      void this.destroy(entry, entry.retireReason);
+    } else if (this.connector.inTransaction(entry.raw as C)) {
+      void this.rollbackThenReturn(entry);
+    } else {
+      this.returnToPool(entry);
+    }
+  }
+
+  /** Gives an `inUse` or `reserved` record to the oldest waiter, or makes it idle. */
+  private returnToPool(entry: E): void {
+    const waiter = this.waiters.shift();
+    if (waiter) this.serve(waiter, entry);
+    else this.registry.move(entry, 'idle');
+  }
+
+  private async rollbackThenReturn(entry: E): Promise<void> {
+    this.registry.move(entry, 'reserved');
+    this.log.warn(`Connection ${entry.id} was released inside a transaction; rolling it back before reuse`, { pool: this.name });
+    let ok = false;
+    try {
+      await withTimeout(this.connector.rollback(entry.raw as C), this.options.validationTimeoutMs, this.clock, 'rollback');
+      ok = !this.connector.inTransaction(entry.raw as C);
+    } catch (error) {
+      this.log.warn(`Rollback of connection ${entry.id} failed; closing it`, { pool: this.name, error: errorMessage(error) });
+    }
+    if (!ok || entry.broken !== undefined) {
+      this.counters.validationFailures++;
+      void this.destroy(entry, 'validation');
+    } else if (this.state !== 'open') {
+      void this.destroy(entry, 'poolClosed');
+    } else if (entry.retire) {
+      void this.destroy(entry, entry.retireReason);
+    } else {
+      this.returnToPool(entry);
+    }
+  }
+
+  // ── the pump ─────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Matches idle connections to waiters in arrival order, then opens connections for the waiters
+   * that pending opens will not cover and to keep `min` open — never past `max`.
+   */
+  pump(): void {
+    if (this.state !== 'open') return;
+    while (this.waiters.size > 0) {
+      const entry = this.takeIdle();
+      if (!entry) break;
+      this.serve(this.waiters.shift() as Waiter<E>, entry);
+    }
+    const registry = this.registry;
+    const need = Math.max(
+      this.waiters.size - registry.pendingCount,
+      this.options.min - registry.openCount - registry.pendingCount,
+    );
+    if (need <= 0) return;
+    const room = this.options.max - registry.occupied;
+    for (let i = Math.min(need, room); i > 0; i--) void this.startOpen();
+  }
+
+  // ── opening ──────────────────────────────────────────────────────────────────────────────────
+
+  /** Starts opening one connection; resolves with its record once it is idle (undefined if it failed). */
+  startOpen(): Promise<E | undefined> {
+    if (this.state !== 'open' || this.registry.occupied >= this.options.max) return Promise.resolve(undefined);
+    const entry = this.createEntry(this);
+    entry.generation = this.generation;
+    this.registry.addPending(entry);
+    const startedMono = this.clock.now();
+    return this.openWithRetry()
+      .then(
+        async (raw) => {
+          await this.onOpened(entry, raw);
+          return entry.state === 'closing' || entry.state === 'closed' ? undefined : entry;
+        },
+        (error: unknown) => {
+          this.onOpenFailed(entry, error, startedMono);
+          return undefined;
+        },
+      )
+      .catch((error: unknown) => {
+        this.log.error(`Internal error after opening a connection: ${errorMessage(error)}`, { pool: this.name });
+        return undefined;
+      });
+  }
+
+  /** Opens one connection: up to `retry.attempts` tries with exponential backoff and jitter. */
+  private async openWithRetry(): Promise<C> {
+    let delayMs = this.failureStreak > 0 ? connectBackoffMs(this.failureStreak, this.retry, this.random) : 0;
+    for (let attempt = 1; ; attempt++) {
+      if (delayMs > 0) await this.sleep(delayMs);
+      if (this.state !== 'open') throw this.closedError();
+      try {
+        return await this.connector.open(this.options.createTimeoutMs);
+      } catch (error) {
+        this.counters.createErrors++;
+        this.lastConnectError = error;
+        const retryable = this.connector.isRetryable(error);
+        const last = !retryable || attempt >= this.retry.attempts || this.state !== 'open';
+        this.log.warn(
+          `Connection attempt ${attempt}/${this.retry.attempts} failed: ${errorMessage(error)}${last ? '' : '; retrying'}`,
+          { pool: this.name, retryable },
+        );
+        if (last) throw error;
+        delayMs = connectBackoffMs(attempt, this.retry, this.random);
+      }
+    }
+  }
+
+  private async onOpened(entry: E, raw: C): Promise<void> {
+    this.failureStreak = 0;
+    if (this.state !== 'open') {
+      this.registry.move(entry, 'closing');
+      await this.closeRaw(raw, 'a connection opened during close');
+      this.registry.move(entry, 'closed');
+      this.checkClosed();
+      return;
+    }
+    const now = this.clock.now();
+    const lifetime = this.options.maxLifetimeMs;
+    // Up to 2.5% off each lifetime, so connections opened together do not all expire together.
+    entry.expiresMono = lifetime > 0 ? now + lifetime - this.random() * lifetime * 0.025 : Number.POSITIVE_INFINITY;
+    entry.seq = nextConnectionNumber();
+    entry.id = `conn_${entry.seq}_${this.clock.wallNowNs()}`;
+    entry.createdMono = entry.lastUsedMono = now;
+    entry.createdWall = entry.lastUsedWall = this.clock.wallNow();
+    entry.attach(raw);
+    this.connector.watch(raw, (error) => this.onBroken(entry, error));
+    const onDemand = this.waiters.size > 0;
+    await this.registry.insert(entry);
+    this.counters.created++;
+    this.debugEnabled = this.log.isDebugEnabled();
+    this.log.info(
+      `New connection ${entry.id} created ${onDemand ? 'on demand' : 'to keep the minimum'} (total: ${this.registry.openCount}/${this.options.max})`,
+      { pool: this.name, ...this.countsMeta() },
+    );
+    if (entry.broken !== undefined) void this.destroy(entry, 'broken');
+    else if (this.state !== 'open') void this.destroy(entry, 'poolClosed');
+    else if (entry.generation < this.generation) void this.destroy(entry, 'reset');
+    this.pump();
+    this.settleReady();
+  }
+
+  private onOpenFailed(entry: E, error: unknown, startedMono: number): void {
+    this.registry.move(entry, 'closing');
+    this.registry.move(entry, 'closed');
+    if (this.state !== 'open') {
+      this.checkClosed();
+      return;
+    }
+    this.failureStreak++;
+    const failure = new ConnectionManagerError(
+      'E_CONNECT',
+      `Could not open a connection to the database (pool "${this.name}"): ${errorMessage(error)}. Check that the server is up and the connection settings are right; the pool keeps retrying with backoff.`,
+      { cause: error },
+    );
+    this.log.error(failure.message, { pool: this.name, ...this.countsMeta() });
+    // With nothing open, callers who waited through this whole attempt cannot be served soon:
+    // tell them now rather than at their deadline. Later callers wait for the next attempt.
+    if (this.registry.openCount === 0) {
+      for (const waiter of this.waiters.enqueuedBy(startedMono)) {
+        this.waiters.remove(waiter);
+        waiter.reject(failure);
+      }
+    }
+    const ready = this.readyWaiters;
+    this.readyWaiters = [];
+    for (const r of ready) r.reject(failure);
+    this.pump();
+  }
+
+  /** Called by the connector when the driver reports the connection dead. */
+  private onBroken(entry: E, error: unknown): void {
+    if (entry.broken !== undefined) return;
+    entry.broken = error ?? new Error('connection ended');
+    if (entry.state === 'closing' || entry.state === 'closed') return;
+    this.log.warn(`Connection ${entry.id} reported dead by the driver (${errorMessage(error)}); it will not be handed out again`, {
+      pool: this.name,
+      state: entry.state,
+    });
+    if (entry.state === 'idle') {
+      this.counters.validationFailures++;
+      void this.destroy(entry, 'broken');
+    }
+  }
+
+  // ── soft eviction ───────────────────────────────────────────────────────────────────────────
+
+  /**
+   * The one mechanism behind reset, expire and renew: an idle connection is closed now, a checked
+   * out (or reserved) one is marked and closed when it comes back. Returns false if `entry` is
+   * not open.
+   */
+  softEvict(entry: E, reason: CloseReason): boolean {
+    if (entry.state === 'idle') {
+      void this.destroy(entry, reason);
+      return true;
+    }
+    if (entry.state === 'inUse' || entry.state === 'reserved') {
+      entry.retire = true;
+      entry.retireReason = reason;
+      return true;
+    }
+    return false;
+  }
+
+  /** Starts a new generation: connections still being opened from before it are closed on arrival. */
+  beginGeneration(): void {
+    this.generation++;
+  }
+
+  /** True when `entry` belongs to this pool and is open. */
+  owns(entry: unknown): entry is E {
+    return entry instanceof Object && (entry as E).owner === this && isOpenState((entry as E).state);
+  }
+
+  /** Validates a connection: never rejects. */
+  validate(entry: E): Promise<boolean> {
+    if (entry.broken !== undefined || entry.raw === undefined || !isOpenState(entry.state)) return Promise.resolve(false);
+    return this.connector.validate(entry.raw, this.options.validationTimeoutMs).catch(() => false);
+  }
+
+  // ── closing connections ─────────────────────────────────────────────────────────────────────
+
+  /**
+   * Closes a record now: out of the tree and the counts at once, socket closed in the background.
+   * The returned promise settles (never rejects) when the socket is closed.
+   */
+  destroy(entry: E, reason: CloseReason): Promise<void> {
+    if (!isOpenState(entry.state)) return Promise.resolve();
+    this.registry.move(entry, 'closing');
+    this.counters.destroyed++;
+    if (reason === 'expired') this.counters.expired++;
+    else if (reason === 'idle') this.counters.idleClosed++;
+    else if (reason === 'renewed') this.counters.renewed++;
+    void this.registry.remove(entry);
+    this.log.info(`Connection ${entry.id} closed (${reason}) (total: ${this.registry.openCount}/${this.options.max})`, {
+      pool: this.name,
+      reason,
+    });
+    return this.closeRaw(entry.raw as C, entry.id).then(() => {
+      this.registry.move(entry, 'closed');
+      this.pump();
+      this.checkClosed();
+    });
+  }
+
+  /** Closes a driver connection, bounded in time; never rejects. */
+  private async closeRaw(raw: C, label: string): Promise<void> {
+    try {
+      await withTimeout(this.connector.close(raw), this.options.validationTimeoutMs, this.clock, 'close');
+    } catch (error) {
+      this.log.warn(`Closing ${label} failed: ${errorMessage(error)}`, { pool: this.name });
+    }
+  }
+
+  // ── ready / close ───────────────────────────────────────────────────────────────────────────
+
+  /** Resolves once `min` connections are open; rejects with `E_CONNECT` if an open fails first. */
+  ready(): Promise<void> {
+    if (this.state !== 'open') return Promise.reject(this.closedError());
+    if (this.registry.openCount >= this.options.min) return Promise.resolve();
+    return new Promise((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
+  }
+
+  private settleReady(): void {
+    if (this.readyWaiters.length === 0 || this.registry.openCount < this.options.min) return;
+    const ready = this.readyWaiters;
+    this.readyWaiters = [];
+    for (const r of ready) r.resolve();
+  }
+
+  /**
+   * Closes the pool: waiters are rejected with `E_POOL_CLOSED`, idle connections closed now,
+   * checked-out ones when released (or after `closeTimeoutMs`, by force). Resolves when every
+   * server session is gone.
+   */
+  close(): Promise<void> {
+    if (this.closePromise) return this.closePromise;
+    this.state = 'closing';
+    this.closePromise = new Promise<void>((resolve) => (this.closeResolve = resolve));
+    this.log.info(`Closing pool (${this.describeCounts()})`, { pool: this.name });
+    const error = this.closedError();
+    for (const waiter of this.waiters.drain()) waiter.reject(error);
+    this.waiters.stopTimers();
+    const ready = this.readyWaiters;
+    this.readyWaiters = [];
+    for (const r of ready) r.reject(error);
+    for (const sleeper of this.sleepers) {
+      this.clock.clearTimer(sleeper.timer);
+      sleeper.wake();
+    }
+    this.sleepers.clear();
+    for (const entry of this.registry.openEntries()) {
+      if (entry.state === 'idle') void this.destroy(entry, 'poolClosed');
+    }
+    if (this.registry.busyCount > 0) {
+      this.closeTimer = this.clock.setTimer(() => {
+        this.closeTimer = undefined;
+        for (const entry of this.registry.openEntries()) {
+          this.log.warn(`Closing connection ${entry.id} by force: still checked out ${Math.round(this.clock.now() - entry.checkedOutMono)} ms after close() began`, { pool: this.name });
+          void this.destroy(entry, 'poolClosed');
+        }
+      }, this.options.closeTimeoutMs);
+    }
+    this.checkClosed();
+    return this.closePromise;
+  }
+
+  private checkClosed(): void {
+    if (this.state !== 'closing' || this.registry.occupied > 0) return;
+    this.state = 'closed';
+    if (this.closeTimer !== undefined) this.clock.clearTimer(this.closeTimer);
+    this.log.info('Pool closed', { pool: this.name, created: this.counters.created, destroyed: this.counters.destroyed });
+    this.closeResolve?.();
+  }
+
+  // ── stats and messages ──────────────────────────────────────────────────────────────────────
+
+  /** A consistent snapshot of the pool. */
+  stats(): PoolStats {
+    const now = this.clock.now();
+    const wallNow = this.clock.wallNow();
+    const registry = this.registry;
+    return {
+      min: this.options.min,
+      max: this.options.max,
+      total: registry.openCount,
+      idle: registry.idleCount,
+      inUse: registry.busyCount,
+      pending: registry.pendingCount,
+      waiting: this.waiters.size,
+      counters: { ...this.counters },
+      wait: { ...this.wait },
+      connections: registry.openEntries().map((e) => ({
+        id: e.id,
+        createdAt: new Date(e.createdWall),
+        lastUsed: new Date(e.lastUsedWall),
+        inUse: e.inUse,
+        ageMs: Math.max(0, wallNow - e.createdWall),
+        idleMs: e.state === 'idle' ? Math.max(0, now - e.lastUsedMono) : 0,
+      })),
+    };
+  }
+
+  private countsMeta(): Record<string, number> {
+    const r = this.registry;
+    return { total: r.openCount, idle: r.idleCount, inUse: r.busyCount, pending: r.pendingCount, waiting: this.waiters.size, max: this.options.max };
+  }
+
+  private describeCounts(): string {
+    const r = this.registry;
+    return `total=${r.openCount}, idle=${r.idleCount}, inUse=${r.busyCount}, pending=${r.pendingCount}, waiting=${this.waiters.size}, max=${this.options.max}`;
+  }
+
+  /** Checked-out connections, longest held first. */
+  longestHeld(limit: number): Array<{ id: string; heldMs: number; acquiredAt: string | undefined }> {
+    const now = this.clock.now();
+    return this.registry
+      .openEntries()
+      .filter((e) => e.state === 'inUse')
+      .map((e) => ({ id: e.id, heldMs: Math.round(now - e.checkedOutMono), acquiredAt: e.acquiredAt }))
+      .sort((a, b) => b.heldMs - a.heldMs)
+      .slice(0, limit);
+  }
+
+  private timeoutError(waiter: Waiter<E>): ConnectionManagerError {
+    const held = this.longestHeld(3)
+      .map((h) => `${h.id} for ${h.heldMs} ms${h.acquiredAt ? ` (acquired ${firstUserFrame(h.acquiredAt)})` : ''}`)
+      .join('; ');
+    const last = this.lastConnectError === undefined ? '' : ` Last connection error: ${errorMessage(this.lastConnectError)}.`;
+    return new ConnectionManagerError(
+      'E_ACQUIRE_TIMEOUT',
+      `Timed out after ${waiter.timeoutMs} ms waiting for a connection (pool "${this.name}": ${this.describeCounts()}).` +
+        (held ? ` Longest held: ${held}.` : '') +
+        last +
+        ' Release connections sooner, raise pool.max, or raise the timeout.',
+      this.lastConnectError === undefined ? undefined : { cause: this.lastConnectError },
+    );
+  }
+
+  private closedError(): ConnectionManagerError {
+    return new ConnectionManagerError(
+      'E_POOL_CLOSED',
+      `The connection pool "${this.name}" is ${this.state === 'closed' ? 'closed' : 'closing'}. Call getConnectionInstance() again to create a new manager.`,
+    );
+  }
+
+  /** Waits `ms` on the pool's clock; `close()` wakes every sleeper early. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const sleeper = {
+        timer: undefined as TimerHandle,
+        wake: (): void => {
+          this.sleepers.delete(sleeper);
+          resolve();
+        },
+      };
+      sleeper.timer = this.clock.setTimer(sleeper.wake, ms);
+      this.sleepers.add(sleeper);
+    });
+  }
+}
+
+function abortedError(signal: AbortSignal | undefined): ConnectionManagerError {
+  const reason: unknown = signal?.reason;
+  return new ConnectionManagerError(
+    'E_ABORTED',
+    'Gave up waiting for a connection: the AbortSignal passed to getConnection() fired.',
+    reason === undefined ? undefined : { cause: reason },
+  );
+}
+
+function notCheckedOut(entry: PoolEntry<unknown>, ownEntry: boolean): ConnectionManagerError {
+  return new ConnectionManagerError(
+    'E_NOT_CHECKED_OUT',
+    ownEntry
+      ? `Connection ${entry.id || '(unopened)'} is not checked out (state: ${entry.state}); was it released twice? Release each connection exactly once.`
+      : 'This connection was not handed out by this manager. Release connections to the manager that gave them out.',
+  );
+}
+
+/** Short, single-line message of any thrown value. */
+export function errorMessage(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return `${error.message}${typeof code === 'string' && !error.message.includes(code) ? ` (${code})` : ''}`;
+  }
+  return String(error);
+}
+
+/** The first stack frame outside this library, for "acquired at" hints. */
+function firstUserFrame(stack: string): string {
+  const frames = stack.split('\n').slice(1).map((l) => l.trim());
+  const user = frames.find((f) => !/knex-connection-manager[\\/](lib|dist)[\\/]/.test(f) && !f.includes('node:internal'));
+  return user ?? frames[0] ?? 'at an unknown place';
+}
+
+/** Rejects with a plain Error when `promise` has not settled within `ms`. */
+export function withTimeout<T>(promise: Promise<T>, ms: number, clock: Clock, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = clock.setTimer(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+    promise.then(
+      (value) => {
+        clock.clearTimer(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clock.clearTimer(timer);
+        reject(error);
+      },
+    );
+  });
+}

@@ -1,0 +1,81 @@
+/**
+ * The pool's counters and the `PoolStats` snapshot shape (Go's `DBStats`, bb8's `Statistics`).
+ * Counters only ever grow; gauges are read from the registry when a snapshot is taken.
+ */
+
+/** Monotonic event counters. */
+export interface PoolCounters {
+  /** Connections opened. */
+  created: number;
+  /** Connections closed, for any reason. */
+  destroyed: number;
+  /** Connections handed out. */
+  acquired: number;
+  /** Connections given back. */
+  released: number;
+  /** Acquires that ended with `E_ACQUIRE_TIMEOUT`. */
+  timedOut: number;
+  /** Acquires that ended because their `AbortSignal` fired. */
+  aborted: number;
+  /** Failed attempts to open a connection (each retry counts). */
+  createErrors: number;
+  /** Connections closed because a validation or rollback failed or the driver reported them dead. */
+  validationFailures: number;
+  /** Connections retired for passing their max lifetime. */
+  expired: number;
+  /** Connections closed by the idle timeout. */
+  idleClosed: number;
+  /** Connections replaced by `triggerRenewConnections()`. */
+  renewed: number;
+  /** Leases reported as possible leaks. */
+  leaksDetected: number;
+}
+
+/** Acquires that had to wait. */
+export interface WaitStats {
+  count: number;
+  totalMs: number;
+  maxMs: number;
+}
+
+/** One connection as shown in the stats. */
+export interface ConnectionStats {
+  id: string;
+  createdAt: Date;
+  lastUsed: Date;
+  inUse: boolean;
+  /** Milliseconds since the connection was opened. */
+  ageMs: number;
+  /** Milliseconds since it was last checked out or returned. */
+  idleMs: number;
+}
+
+/**
+ * A snapshot of a pool. At every observable moment `total === idle + inUse`,
+ * `total + pending <= max` and `connections.length === total`.
+ */
+export interface PoolStats {
+  min: number;
+  max: number;
+  /** Open connections. */
+  total: number;
+  /** Open connections ready to be handed out. */
+  idle: number;
+  /** Open connections checked out (or busy with pool maintenance). */
+  inUse: number;
+  /** Connections being opened. */
+  pending: number;
+  /** Callers waiting for a connection. */
+  waiting: number;
+  counters: PoolCounters;
+  wait: WaitStats;
+  /** Every open connection, in creation order. */
+  connections: ConnectionStats[];
+}
+
+export function newCounters(): PoolCounters {
+  return {
+    created: 0, destroyed: 0, acquired: 0, released: 0, timedOut: 0, aborted: 0, createErrors: 0,
+    validationFailures: 0, expired: 0, idleClosed: 0, renewed: 0, leaksDetected: 0,
+  };
+}

@@ -1,0 +1,180 @@
+/**
+ * The queue of callers waiting for a connection: strictly first come, first served.
+ *
+ * Each waiter ends exactly once: served, timed out, aborted, or rejected by `close()`. Deadlines
+ * are kept without a timer per waiter: waiters with the same timeout reach their deadlines in the
+ * order they arrived, so each distinct timeout gets one list and one timer armed for its oldest
+ * waiter (the same trick Node uses for its own timer lists). Enqueue and dequeue are O(1) and
+ * allocate nothing but the waiter itself.
+ */
+import type { Clock, TimerHandle } from './clock';
+
+/** One caller waiting for a connection. */
+export class Waiter<E> {
+  /** Links of the FIFO queue. */
+  prev: Waiter<E> | undefined = undefined;
+  next: Waiter<E> | undefined = undefined;
+  /** Links of this waiter's timeout bucket. */
+  bucketPrev: Waiter<E> | undefined = undefined;
+  bucketNext: Waiter<E> | undefined = undefined;
+  bucket: TimeoutBucket<E> | undefined = undefined;
+  /** False once the waiter has been served, timed out, aborted or rejected. */
+  active = true;
+  abortListener: (() => void) | undefined = undefined;
+
+  constructor(
+    readonly resolve: (entry: E) => void,
+    readonly reject: (error: Error) => void,
+    /** Monotonic time the caller started waiting. */
+    readonly enqueuedMono: number,
+    /** Monotonic time the caller gives up. */
+    readonly deadlineMono: number,
+    readonly timeoutMs: number,
+    readonly signal: AbortSignal | undefined,
+  ) {}
+}
+
+/** Waiters sharing one timeout value, oldest first, with one timer for the oldest. */
+interface TimeoutBucket<E> {
+  readonly timeoutMs: number;
+  head: Waiter<E> | undefined;
+  tail: Waiter<E> | undefined;
+  timer: TimerHandle | undefined;
+}
+
+/** Called when a waiter's deadline passes or its signal aborts; the waiter is already dequeued. */
+export interface WaiterEndings<E> {
+  onTimeout(waiter: Waiter<E>): void;
+  onAbort(waiter: Waiter<E>): void;
+}
+
+export class WaiterQueue<E> {
+  private head: Waiter<E> | undefined = undefined;
+  private tail: Waiter<E> | undefined = undefined;
+  private readonly buckets = new Map<number, TimeoutBucket<E>>();
+  /** Waiting callers. */
+  size = 0;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly endings: WaiterEndings<E>,
+  ) {}
+
+  /** The oldest waiter, without removing it. */
+  peek(): Waiter<E> | undefined {
+    return this.head;
+  }
+
+  /** Adds a waiter at the back of the queue and arms its deadline and abort signal. */
+  push(resolve: (entry: E) => void, reject: (error: Error) => void, timeoutMs: number, signal: AbortSignal | undefined): Waiter<E> {
+    const now = this.clock.now();
+    const waiter = new Waiter<E>(resolve, reject, now, now + timeoutMs, timeoutMs, signal);
+    waiter.prev = this.tail;
+    if (this.tail) this.tail.next = waiter;
+    else this.head = waiter;
+    this.tail = waiter;
+    this.size++;
+    this.addToBucket(waiter);
+    if (signal) {
+      const listener = (): void => {
+        if (!waiter.active) return;
+        this.remove(waiter);
+        this.endings.onAbort(waiter);
+      };
+      waiter.abortListener = listener;
+      signal.addEventListener('abort', listener, { once: true });
+    }
+    return waiter;
+  }
+
+  /** Removes and returns the oldest waiter (it is no longer active: the caller must settle it). */
+  shift(): Waiter<E> | undefined {
+    const waiter = this.head;
+    if (waiter) this.remove(waiter);
+    return waiter;
+  }
+
+  /** Removes every waiter, oldest first (for `close()`). */
+  drain(): Waiter<E>[] {
+    const out: Waiter<E>[] = [];
+    for (let w = this.shift(); w; w = this.shift()) out.push(w);
+    return out;
+  }
+
+  /** Waiters that started waiting at or before `mono`, oldest first (a snapshot). */
+  enqueuedBy(mono: number): Waiter<E>[] {
+    const out: Waiter<E>[] = [];
+    for (let w = this.head; w && w.enqueuedMono <= mono; w = w.next) out.push(w);
+    return out;
+  }
+
+  /** Unlinks a waiter from the queue, its bucket and its signal; marks it inactive. */
+  remove(waiter: Waiter<E>): void {
+    if (!waiter.active) return;
+    waiter.active = false;
+    if (waiter.prev) waiter.prev.next = waiter.next;
+    else this.head = waiter.next;
+    if (waiter.next) waiter.next.prev = waiter.prev;
+    else this.tail = waiter.prev;
+    waiter.prev = waiter.next = undefined;
+    this.size--;
+    this.removeFromBucket(waiter);
+    if (waiter.signal && waiter.abortListener) {
+      waiter.signal.removeEventListener('abort', waiter.abortListener);
+      waiter.abortListener = undefined;
+    }
+  }
+
+  /** Cancels every bucket timer (for `close()`). */
+  stopTimers(): void {
+    for (const bucket of this.buckets.values()) {
+      if (bucket.timer !== undefined) this.clock.clearTimer(bucket.timer);
+      bucket.timer = undefined;
+    }
+    this.buckets.clear();
+  }
+
+  private addToBucket(waiter: Waiter<E>): void {
+    let bucket = this.buckets.get(waiter.timeoutMs);
+    if (!bucket) {
+      bucket = { timeoutMs: waiter.timeoutMs, head: undefined, tail: undefined, timer: undefined };
+      this.buckets.set(waiter.timeoutMs, bucket);
+    }
+    waiter.bucket = bucket;
+    waiter.bucketPrev = bucket.tail;
+    if (bucket.tail) bucket.tail.bucketNext = waiter;
+    else bucket.head = waiter;
+    bucket.tail = waiter;
+    if (bucket.timer === undefined) this.arm(bucket, waiter.deadlineMono - this.clock.now());
+  }
+
+  private removeFromBucket(waiter: Waiter<E>): void {
+    const bucket = waiter.bucket;
+    if (!bucket) return;
+    if (waiter.bucketPrev) waiter.bucketPrev.bucketNext = waiter.bucketNext;
+    else bucket.head = waiter.bucketNext;
+    if (waiter.bucketNext) waiter.bucketNext.bucketPrev = waiter.bucketPrev;
+    else bucket.tail = waiter.bucketPrev;
+    waiter.bucketPrev = waiter.bucketNext = undefined;
+    waiter.bucket = undefined;
+    // The bucket's timer stays armed: when it fires it re-arms for the new oldest waiter, or
+    // drops the bucket if it is empty. Re-arming on every dequeue would cost a timer per waiter.
+  }
+
+  private arm(bucket: TimeoutBucket<E>, delayMs: number): void {
+    bucket.timer = this.clock.setTimer(() => this.expire(bucket), Math.max(1, Math.ceil(delayMs)));
+  }
+
+  /** Ends every waiter of `bucket` whose deadline has passed, then re-arms for the next one. */
+  private expire(bucket: TimeoutBucket<E>): void {
+    bucket.timer = undefined;
+    const now = this.clock.now();
+    while (bucket.head && bucket.head.deadlineMono <= now) {
+      const waiter = bucket.head;
+      this.remove(waiter);
+      this.endings.onTimeout(waiter);
+    }
+    if (bucket.head) this.arm(bucket, bucket.head.deadlineMono - now);
+    else if (this.buckets.get(bucket.timeoutMs) === bucket) this.buckets.delete(bucket.timeoutMs);
+  }
+}
