@@ -26,6 +26,8 @@ export interface PoolOptions {
   maxLifetimeMs?: number;
   /** Longest a validation query (`SELECT 1`) may take. Default 5000. */
   validationTimeoutMs?: number;
+  /** A connection idle longer than this is validated before it is handed out. `0` disables. Default 10000. */
+  validationIdleThresholdMs?: number;
   /** Idle connections are pinged this often to keep them (and NAT/firewall state) alive. `0` disables. Default 120000. */
   keepaliveIntervalMs?: number;
   /** A connection held longer than this is reported as a possible leak. `0` disables. Default 0. */
@@ -40,9 +42,9 @@ export interface PoolOptions {
 export interface RetryOptions {
   /** Attempts in total per connection open (1 = no retry). Default 3. */
   attempts?: number;
-  /** Delay before the first retry; doubles each time. Default 100. */
+  /** Delay before the first retry; doubles each time. Default 50. */
   initialDelayMs?: number;
-  /** Cap on the delay between attempts. Default 2000. */
+  /** Cap on the delay between attempts (also how long recovery may lag a database restart). Default 500. */
   maxDelayMs?: number;
 }
 
@@ -86,6 +88,7 @@ export const DEFAULT_POOL_OPTIONS: Readonly<ResolvedPoolOptions> = Object.freeze
   idleTimeoutMs: 600_000,
   maxLifetimeMs: 1_800_000,
   validationTimeoutMs: 5_000,
+  validationIdleThresholdMs: 10_000,
   keepaliveIntervalMs: 120_000,
   leakDetectionThresholdMs: 0,
   maxWaiting: Number.POSITIVE_INFINITY,
@@ -94,8 +97,8 @@ export const DEFAULT_POOL_OPTIONS: Readonly<ResolvedPoolOptions> = Object.freeze
 
 export const DEFAULT_RETRY_OPTIONS: Readonly<ResolvedRetryOptions> = Object.freeze({
   attempts: 3,
-  initialDelayMs: 100,
-  maxDelayMs: 2_000,
+  initialDelayMs: 50,
+  maxDelayMs: 500,
 });
 
 const TOP_LEVEL_KEYS = ['connection', 'pool', 'retry', 'logger', 'knex'] as const;
@@ -112,6 +115,7 @@ export const ENVIRONMENT_VARIABLES = {
   KCM_IDLE_TIMEOUT_MS: 'pool.idleTimeoutMs',
   KCM_MAX_LIFETIME_MS: 'pool.maxLifetimeMs',
   KCM_VALIDATION_TIMEOUT_MS: 'pool.validationTimeoutMs',
+  KCM_VALIDATION_IDLE_THRESHOLD_MS: 'pool.validationIdleThresholdMs',
   KCM_KEEPALIVE_INTERVAL_MS: 'pool.keepaliveIntervalMs',
   KCM_LEAK_DETECTION_THRESHOLD_MS: 'pool.leakDetectionThresholdMs',
   KCM_MAX_WAITING: 'pool.maxWaiting',
@@ -177,6 +181,7 @@ const POOL_RULES: Record<keyof PoolOptions, NumberRule> = {
   idleTimeoutMs: { min: 0, integer: false, unit: 'milliseconds, 0 disables' },
   maxLifetimeMs: { min: 0, integer: false, unit: 'milliseconds, 0 disables' },
   validationTimeoutMs: { min: 1, integer: false, unit: 'milliseconds' },
+  validationIdleThresholdMs: { min: 0, integer: false, unit: 'milliseconds, 0 disables' },
   keepaliveIntervalMs: { min: 0, integer: false, unit: 'milliseconds, 0 disables' },
   leakDetectionThresholdMs: { min: 0, integer: false, unit: 'milliseconds, 0 disables' },
   maxWaiting: { min: 0, integer: true, infinite: true, unit: 'waiting callers' },

@@ -72,6 +72,10 @@ export class PoolEntry<C> {
   checkedOutMono = 0;
   /** Monotonic time after which the record is past its max lifetime (Infinity = never). */
   expiresMono = Number.POSITIVE_INFINITY;
+  /** Last keepalive or borrow validation (monotonic). */
+  lastPingMono = 0;
+  /** The current lease was already reported as a possible leak. */
+  leakReported = false;
   /** How many times the record has been checked out (tells one lease from the next). */
   leases = 0;
   /** Where the current lease was acquired, when leak detection records it. */

@@ -18,6 +18,7 @@ import { newCounters, type PoolCounters, type PoolStats, type WaitStats } from '
 import { WaiterQueue, type Waiter } from './waiters';
 import { nextConnectionNumber } from './sequence';
 import { connectBackoffMs } from './backoff';
+import { Housekeeper } from './housekeeper';
 
 /** Everything a pool is built from. */
 export interface PoolConfig<C, E extends PoolEntry<C>> {
@@ -73,6 +74,9 @@ export class Pool<C, E extends PoolEntry<C>> {
   private closePromise: Promise<void> | undefined;
   private closeResolve: (() => void) | undefined;
   private closeTimer: TimerHandle | undefined;
+  /** Idle records being validated before reuse: they will serve waiters, so they count as supply. */
+  private validating = 0;
+  private readonly housekeeper: Housekeeper<C, E>;
   /** Bumped by `resetPool()`: opens started before a reset are closed as soon as they finish. */
   private generation = 0;
 
@@ -90,6 +94,8 @@ export class Pool<C, E extends PoolEntry<C>> {
       onTimeout: (w) => this.onWaiterTimeout(w),
       onAbort: (w) => this.onWaiterAbort(w),
     });
+    this.housekeeper = new Housekeeper(this, this.clock);
+    this.housekeeper.start();
     this.pump();
   }
 
@@ -116,11 +122,18 @@ export class Pool<C, E extends PoolEntry<C>> {
       this.counters.aborted++;
       return Promise.reject(abortedError(signal));
     }
+    // Where the caller asked, for leak reports; costs a stack capture, so only when enabled.
+    const site = this.options.leakDetectionThresholdMs > 0 ? new Error('acquired here').stack : undefined;
     if (this.waiters.size === 0) {
       const entry = this.takeIdle();
       if (entry) {
-        this.checkout(entry);
-        return Promise.resolve(entry);
+        if (!this.needsValidation(entry)) {
+          this.checkout(entry, site);
+          return Promise.resolve(entry);
+        }
+        // Idle for long: validate first; meanwhile this caller queues like any other, so the
+        // validated connection (or another) reaches it in arrival order within its deadline.
+        void this.revalidate(entry);
       }
     }
     const timeoutMs = options?.timeoutMs ?? this.options.acquireTimeoutMs;
@@ -137,7 +150,7 @@ export class Pool<C, E extends PoolEntry<C>> {
       ));
     }
     return new Promise<E>((resolve, reject) => {
-      this.waiters.push(resolve, reject, timeoutMs, signal);
+      this.waiters.push(resolve, reject, timeoutMs, signal).site = site;
       this.pump();
       if (!this.saturated && this.waiters.size > 0 && this.registry.occupied >= this.options.max) {
         this.saturated = true;
@@ -158,13 +171,21 @@ export class Pool<C, E extends PoolEntry<C>> {
     return undefined;
   }
 
+  /** True when `entry` has been idle longer than `validationIdleThresholdMs` and must be checked first. */
+  private needsValidation(entry: E): boolean {
+    const threshold = this.options.validationIdleThresholdMs;
+    return threshold > 0 && this.clock.now() - Math.max(entry.lastUsedMono, entry.lastPingMono) > threshold;
+  }
+
   /** Marks `entry` checked out (it may already be `inUse` when handed straight to a waiter). */
-  private checkout(entry: E): void {
+  private checkout(entry: E, site: string | undefined): void {
     if (entry.state !== 'inUse') this.registry.move(entry, 'inUse');
     const now = this.clock.now();
     entry.checkedOutMono = now;
     entry.lastUsedMono = now;
     entry.leases++;
+    entry.acquiredAt = site;
+    entry.leakReported = false;
     entry.lastUsedWall = this.clock.wallNow();
     this.counters.acquired++;
     if (this.debugEnabled) this.log.debug(`Connection ${entry.id} checked out`, { pool: this.name, ...this.countsMeta() });
@@ -172,7 +193,7 @@ export class Pool<C, E extends PoolEntry<C>> {
 
   /** Hands `entry` to a dequeued waiter. */
   private serve(waiter: Waiter<E>, entry: E): void {
-    this.checkout(entry);
+    this.checkout(entry, waiter.site);
     const waitedMs = this.clock.now() - waiter.enqueuedMono;
     this.wait.count++;
     this.wait.totalMs += waitedMs;
@@ -210,6 +231,9 @@ export class Pool<C, E extends PoolEntry<C>> {
     this.counters.released++;
     entry.lastUsedMono = this.clock.now();
     entry.lastUsedWall = this.clock.wallNow();
+    if (entry.leakReported) {
+      this.log.info(`Connection ${entry.id}, reported as a possible leak, was returned after ${Math.round(entry.lastUsedMono - entry.checkedOutMono)} ms`, { pool: this.name });
+    }
     entry.acquiredAt = undefined;
     if (this.debugEnabled) this.log.debug(`Connection ${entry.id} released`, { pool: this.name });
     if (entry.broken !== undefined) {
@@ -263,14 +287,15 @@ export class Pool<C, E extends PoolEntry<C>> {
    */
   pump(): void {
     if (this.state !== 'open') return;
-    while (this.waiters.size > 0) {
+    while (this.waiters.size > this.validating) {
       const entry = this.takeIdle();
       if (!entry) break;
-      this.serve(this.waiters.shift() as Waiter<E>, entry);
+      if (this.needsValidation(entry)) void this.revalidate(entry);
+      else this.serve(this.waiters.shift() as Waiter<E>, entry);
     }
     const registry = this.registry;
     const need = Math.max(
-      this.waiters.size - registry.pendingCount,
+      this.waiters.size - registry.pendingCount - this.validating,
       this.options.min - registry.openCount - registry.pendingCount,
     );
     if (need <= 0) return;
@@ -424,6 +449,71 @@ export class Pool<C, E extends PoolEntry<C>> {
     return false;
   }
 
+  /**
+   * Validates an idle connection out of reach of callers (reserved), then gives it to the oldest
+   * waiter or back to idle; closes it if the check fails. Used before handing out a connection that
+   * sat idle for long, and by the keepalive pings. Never rejects.
+   */
+  async revalidate(entry: E): Promise<void> {
+    if (entry.state !== 'idle') return;
+    this.registry.move(entry, 'reserved');
+    this.validating++;
+    let ok = false;
+    try {
+      ok = await this.connector.validate(entry.raw as C, this.options.validationTimeoutMs);
+    } catch {
+      ok = false;
+    } finally {
+      this.validating--;
+    }
+    entry.lastPingMono = this.clock.now();
+    if (!ok || entry.broken !== undefined) {
+      this.counters.validationFailures++;
+      this.log.warn(`Connection ${entry.id} failed validation; closing it`, { pool: this.name });
+      void this.destroy(entry, 'validation');
+    } else if (this.state !== 'open') {
+      void this.destroy(entry, 'poolClosed');
+    } else if (entry.retire) {
+      void this.destroy(entry, entry.retireReason);
+    } else {
+      this.returnToPool(entry);
+    }
+    this.pump();
+  }
+
+  /** Keepalive ping of an idle connection (see `revalidate`). */
+  ping(entry: E): Promise<void> {
+    return this.revalidate(entry);
+  }
+
+  /** Logs every lease held past `leakDetectionThresholdMs` once, with where it was acquired. */
+  reportLeaks(): void {
+    const threshold = this.options.leakDetectionThresholdMs;
+    if (threshold <= 0) return;
+    const now = this.clock.now();
+    for (const entry of this.registry.openEntries()) {
+      if (entry.state !== 'inUse' || entry.leakReported) continue;
+      const heldMs = now - entry.checkedOutMono;
+      if (heldMs < threshold) continue;
+      entry.leakReported = true;
+      this.counters.leaksDetected++;
+      this.log.warn(
+        `Possible connection leak: ${entry.id} has been checked out for ${Math.round(heldMs)} ms (pool.leakDetectionThresholdMs=${threshold}). Acquired at:\n${entry.acquiredAt ?? '(stack not recorded)'}`,
+        { pool: this.name, id: entry.id, heldMs: Math.round(heldMs), acquiredAt: entry.acquiredAt },
+      );
+    }
+  }
+
+  /** Logs an unexpected internal failure (a bug) without crashing the process. */
+  logInternalError(where: string, error: unknown): void {
+    this.log.error(`Internal error in ${where}: ${errorMessage(error)}`, { pool: this.name, stack: error instanceof Error ? error.stack : undefined });
+  }
+
+  /** Runs the housekeeping round now (expiry sweep, leak report, keepalive pings, refill). */
+  housekeep(): Promise<void> {
+    return this.housekeeper.tick();
+  }
+
   /** Starts a new generation: connections still being opened from before it are closed on arrival. */
   beginGeneration(): void {
     this.generation++;
@@ -498,6 +588,7 @@ export class Pool<C, E extends PoolEntry<C>> {
   close(): Promise<void> {
     if (this.closePromise) return this.closePromise;
     this.state = 'closing';
+    this.housekeeper.stop();
     this.closePromise = new Promise<void>((resolve) => (this.closeResolve = resolve));
     this.log.info(`Closing pool (${this.describeCounts()})`, { pool: this.name });
     const error = this.closedError();

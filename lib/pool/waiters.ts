@@ -21,6 +21,8 @@ export class Waiter<E> {
   /** False once the waiter has been served, timed out, aborted or rejected. */
   active = true;
   abortListener: (() => void) | undefined = undefined;
+  /** Where the caller asked for the connection (only recorded when leak detection is on). */
+  site: string | undefined = undefined;
 
   constructor(
     readonly resolve: (entry: E) => void,
