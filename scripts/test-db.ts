@@ -296,13 +296,6 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Te
   }
   const logFile = path.join(dataDir, LOG_FILE);
 
-  if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
-    await chownToServerUser(dataDir);
-    await runOrThrow(binDir, 'initdb', [
-      '-D', dataDir, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--locale=C', '--no-sync',
-    ]);
-  }
-
   let port = opts.port ?? (opts.dataDir ? await configuredPort(dataDir) : undefined) ?? (await findFreePort());
   const url = () => `postgres://postgres@127.0.0.1:${port}/postgres`;
 
@@ -325,22 +318,31 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Te
     }
   };
 
-  // A picked port can be taken between the check and the bind (parallel test workers): pick again.
-  for (let attempt = 1; !(await isRunning(binDir, dataDir)); attempt++) {
-    await writeConf(dataDir, port, opts.extraConf ?? {});
-    try {
-      await pgCtlStart();
-      break;
-    } catch (error) {
-      const portInUse = (error as { portInUse?: boolean }).portInUse;
-      if (opts.port !== undefined || !portInUse || attempt >= 5) {
-        if (!opts.dataDir) await fs.rm(dataDir, { recursive: true, force: true }).catch(() => undefined);
-        throw error;
-      }
-      port = await findFreePort();
+  try {
+    if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
+      await chownToServerUser(dataDir);
+      await runOrThrow(binDir, 'initdb', [
+        '-D', dataDir, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--locale=C', '--no-sync',
+      ]);
     }
+    // A picked port can be taken between the check and the bind (parallel test workers): pick again.
+    for (let attempt = 1; !(await isRunning(binDir, dataDir)); attempt++) {
+      await writeConf(dataDir, port, opts.extraConf ?? {});
+      try {
+        await pgCtlStart();
+        break;
+      } catch (error) {
+        const portInUse = (error as { portInUse?: boolean }).portInUse;
+        if (opts.port !== undefined || !portInUse || attempt >= 5) throw error;
+        port = await findFreePort();
+      }
+    }
+    await waitForSelect1(url(), readyTimeoutMs);
+  } catch (error) {
+    // Leave nothing behind in a directory made here: no server, no files.
+    if (!opts.dataDir) killPostgresSync(dataDir, binDir);
+    throw error;
   }
-  await waitForSelect1(url(), readyTimeoutMs);
 
   // stop/start/remove run one at a time, in call order.
   let queue: Promise<unknown> = Promise.resolve();
@@ -395,11 +397,11 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Te
 }
 
 /**
- * Synchronous last resort for process 'exit' hooks: stops the server in dataDir at once
- * (`pg_ctl stop -m immediate`) and deletes the directory. Errors are ignored.
+ * Stops the server in dataDir at once (`pg_ctl stop -m immediate`) and deletes the directory,
+ * synchronously, so that process 'exit' hooks can use it. Errors are ignored.
  */
 export function killPostgresSync(dataDir: string, binDir: string): void {
-  if (!existsSync(path.join(dataDir, 'PG_VERSION'))) return;
+  if (!existsSync(dataDir)) return;
   try {
     const user = serverOsUser();
     execFileSync(path.join(binDir, 'pg_ctl'), ['stop', '-w', '-m', 'immediate', '-D', dataDir], {
