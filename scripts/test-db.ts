@@ -250,6 +250,11 @@ async function logTail(logFile: string, lines = 30): Promise<string> {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** url with its password, if any, replaced by `***`. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+}
+
 /** Waits until `SELECT 1` succeeds on url, or throws after timeoutMs with the last error. */
 export async function waitForSelect1(url: string, timeoutMs = DEFAULT_READY_TIMEOUT_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -268,7 +273,7 @@ export async function waitForSelect1(url: string, timeoutMs = DEFAULT_READY_TIME
     }
     if (Date.now() >= deadline) {
       const reason = lastError instanceof Error ? lastError.message : String(lastError);
-      throw new Error(`PostgreSQL at ${url} did not answer SELECT 1 within ${timeoutMs} ms: ${reason}`);
+      throw new Error(`PostgreSQL at ${redactUrl(url)} did not answer SELECT 1 within ${timeoutMs} ms: ${reason}`);
     }
     await sleep(100);
   }

@@ -13,10 +13,6 @@ import { findPgBinDir, killPostgresSync, startPostgres, waitForSelect1, type Tes
 
 export const GLOBAL_POSTGRES_KEY = '__kcmTestPostgres';
 
-function redact(url: string): string {
-  return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
-}
-
 export default async function globalSetup(): Promise<void> {
   // Where setup-after-env.ts records rejections that surface outside any test; the teardown reads it.
   const rejections = path.join(os.tmpdir(), `kcm-jest-rejections-${process.pid}.log`);
@@ -29,7 +25,7 @@ export default async function globalSetup(): Promise<void> {
       await waitForSelect1(given, 10_000);
     } catch (error) {
       throw new Error(
-        `TEST_DATABASE_URL=${redact(given)} does not answer SELECT 1: ${(error as Error).message}. ` +
+        `TEST_DATABASE_URL does not answer SELECT 1: ${(error as Error).message}. ` +
           'Fix the URL or unset it to let the tests start their own PostgreSQL.',
       );
     }
