@@ -7,7 +7,7 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/spec'],
   testMatch: ['**/*.spec.ts'],
-  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', isolatedModules: true }] },
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
   globalSetup: '<rootDir>/spec/helpers/global-setup.ts',
   globalTeardown: '<rootDir>/spec/helpers/global-teardown.ts',
   setupFilesAfterEnv: ['<rootDir>/spec/helpers/setup-after-env.ts'],
