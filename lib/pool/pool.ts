@@ -524,10 +524,23 @@ export class Pool<C, E extends PoolEntry<C>> {
     return entry instanceof Object && (entry as E).owner === this && isOpenState((entry as E).state);
   }
 
-  /** Validates a connection: never rejects. */
-  validate(entry: E): Promise<boolean> {
-    if (entry.broken !== undefined || entry.raw === undefined || !isOpenState(entry.state)) return Promise.resolve(false);
-    return this.connector.validate(entry.raw, this.options.validationTimeoutMs).catch(() => false);
+  /**
+   * Validates a connection: never rejects. One that fails is marked broken, so it is never handed
+   * out again (closed now if idle, on release if checked out): after a timed-out check its
+   * `SELECT 1` may still be queued on the session, and the next query would wait behind it.
+   */
+  async validate(entry: E): Promise<boolean> {
+    if (entry.broken !== undefined || entry.raw === undefined || !isOpenState(entry.state)) return false;
+    const ok = await this.connector.validate(entry.raw, this.options.validationTimeoutMs).catch(() => false);
+    if (!ok && entry.broken === undefined && isOpenState(entry.state)) {
+      entry.broken = new Error(`failed validation (SELECT 1 within pool.validationTimeoutMs=${this.options.validationTimeoutMs})`);
+      this.log.warn(`Connection ${entry.id} failed validation; it will not be handed out again`, { pool: this.name, state: entry.state });
+      if (entry.state === 'idle') {
+        this.counters.validationFailures++;
+        void this.destroy(entry, 'validation');
+      }
+    }
+    return ok;
   }
 
   // ── closing connections ─────────────────────────────────────────────────────────────────────
