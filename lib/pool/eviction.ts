@@ -72,7 +72,12 @@ export async function renewConnections<C, E extends PoolEntry<C>>(pool: Pool<C, 
   const replaceOne = async (old: E): Promise<void> => {
     if (old.state !== 'idle') return; // handed out meanwhile: replaced on release
     if (pool.registry.occupied < pool.options.max) {
-      await pool.startOpen();
+      const fresh = await pool.startOpen();
+      if (fresh === undefined) {
+        // No replacement (the server refused it): keep the old one serving rather than lose capacity.
+        if (old.retire && old.retireReason === 'renewed') old.retire = false;
+        return;
+      }
       if (old.state === 'idle') pool.softEvict(old, 'renewed');
     } else {
       // At max there is no room to open first: close the old one, then open its replacement.
