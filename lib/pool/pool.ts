@@ -152,7 +152,9 @@ export class Pool<C, E extends PoolEntry<C>> {
     return new Promise<E>((resolve, reject) => {
       this.waiters.push(resolve, reject, timeoutMs, signal).site = site;
       this.pump();
-      if (!this.saturated && this.waiters.size > 0 && this.registry.occupied >= this.options.max) {
+      // Saturated: at max, with callers that no open in flight or validation will serve.
+      const uncovered = this.waiters.size - this.registry.pendingCount - this.validating;
+      if (!this.saturated && uncovered > 0 && this.registry.occupied >= this.options.max) {
         this.saturated = true;
         this.log.info(
           `Pool at maximum limit (${this.registry.occupied}/${this.options.max}), waiting for available connection…`,
