@@ -349,7 +349,9 @@ export class Pool<C, E extends PoolEntry<C>> {
           { pool: this.name, retryable },
         );
         if (last) throw error;
-        delayMs = connectBackoffMs(attempt, this.retry, this.random);
+        // Consecutive failures of earlier opens count too: during an outage every retry waits
+        // the grown delay, instead of starting over from initialDelayMs with each new open.
+        delayMs = connectBackoffMs(this.failureStreak + attempt, this.retry, this.random);
       }
     }
   }
