@@ -15,8 +15,13 @@ export interface Clock {
   wallNow(): number;
   /** Nanoseconds since the Unix epoch, as a bigint (for connection ids). */
   wallNowNs(): bigint;
-  /** Runs `fn` after `ms`; the timer never keeps the process alive. */
-  setTimer(fn: () => void, ms: number): TimerHandle;
+  /**
+   * Runs `fn` after `ms`. The timer keeps the process alive only with `keepAlive` (used while a
+   * caller is waiting on the pool, so a script awaiting a connection does not silently exit).
+   */
+  setTimer(fn: () => void, ms: number, keepAlive?: boolean): TimerHandle;
+  /** Changes whether a timer keeps the process alive; unknown handles are ignored. */
+  setKeepAlive(handle: TimerHandle, keepAlive: boolean): void;
   /** Cancels a timer set by {@link Clock.setTimer}; unknown handles are ignored. */
   clearTimer(handle: TimerHandle): void;
 }
@@ -38,10 +43,16 @@ export class SystemClock implements Clock {
     return this.epochOffsetNs + process.hrtime.bigint();
   }
 
-  setTimer(fn: () => void, ms: number): TimerHandle {
+  setTimer(fn: () => void, ms: number, keepAlive = false): TimerHandle {
     const timer = setTimeout(fn, Math.max(0, ms));
-    timer.unref();
+    if (!keepAlive) timer.unref();
     return timer;
+  }
+
+  setKeepAlive(handle: TimerHandle, keepAlive: boolean): void {
+    const timer = handle as NodeJS.Timeout | undefined;
+    if (keepAlive) timer?.ref();
+    else timer?.unref();
   }
 
   clearTimer(handle: TimerHandle): void {

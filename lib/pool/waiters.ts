@@ -148,6 +148,7 @@ export class WaiterQueue<E> {
     else bucket.head = waiter;
     bucket.tail = waiter;
     if (bucket.timer === undefined) this.arm(bucket, waiter.deadlineMono - this.clock.now());
+    else if (bucket.head === waiter) this.clock.setKeepAlive(bucket.timer, true);
   }
 
   private removeFromBucket(waiter: Waiter<E>): void {
@@ -159,12 +160,15 @@ export class WaiterQueue<E> {
     else bucket.tail = waiter.bucketPrev;
     waiter.bucketPrev = waiter.bucketNext = undefined;
     waiter.bucket = undefined;
+    // Nobody left to wait for: the timer must not keep the process alive until it fires.
+    if (bucket.head === undefined && bucket.timer !== undefined) this.clock.setKeepAlive(bucket.timer, false);
     // The bucket's timer stays armed: when it fires it re-arms for the new oldest waiter, or
     // drops the bucket if it is empty. Re-arming on every dequeue would cost a timer per waiter.
   }
 
   private arm(bucket: TimeoutBucket<E>, delayMs: number): void {
-    bucket.timer = this.clock.setTimer(() => this.expire(bucket), Math.max(1, Math.ceil(delayMs)));
+    // While callers wait, their deadline timer keeps the process alive: their promises will settle.
+    bucket.timer = this.clock.setTimer(() => this.expire(bucket), Math.max(1, Math.ceil(delayMs)), bucket.head !== undefined);
   }
 
   /** Ends every waiter of `bucket` whose deadline has passed, then re-arms for the next one. */

@@ -50,6 +50,9 @@ export class FakeClock implements Clock {
     return timer.id;
   }
 
+  /** Fake timers never keep a process alive; the flag is ignored. */
+  setKeepAlive(_handle: TimerHandle, _keepAlive: boolean): void {}
+
   clearTimer(handle: TimerHandle): void {
     if (typeof handle === 'number') this.timers.delete(handle);
   }
