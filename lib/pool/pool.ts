@@ -724,7 +724,8 @@ export class Pool<C, E extends PoolEntry<C>> {
           resolve();
         },
       };
-      sleeper.timer = this.clock.setTimer(sleeper.wake, ms);
+      // Someone awaiting ready() or a connection keeps the process alive through the backoff.
+      sleeper.timer = this.clock.setTimer(sleeper.wake, ms, this.waiters.size > 0 || this.readyWaiters.length > 0);
       this.sleepers.add(sleeper);
     });
   }
