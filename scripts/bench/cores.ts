@@ -1,0 +1,119 @@
+/**
+ * Pool cores without a database: the manager's generic pool (lib/pool/pool.ts) over a trivial fake
+ * connector, tarn and generic-pool over fake resources. Each worker loops
+ * acquire → `await Promise.resolve()` → release; what is measured is the pool's own cost.
+ */
+import type { Pool as TarnPool } from 'tarn';
+import type { Pool as GenericPool } from 'generic-pool';
+import type * as PoolModule from '../../lib/pool/pool';
+import type * as EntryModule from '../../lib/pool/entry';
+import type * as ClockModule from '../../lib/pool/clock';
+import type * as OptionsModule from '../../lib/options';
+import type { Connector } from '../../lib/pool/connector';
+import type { CoreContestant, CoreJob, CoreResult, WindowResult } from './common';
+import { nowMs, Phases } from './common';
+import { silentInfoLogger } from './db';
+
+interface Core<R> {
+  acquire(): Promise<R>;
+  release(resource: R): void;
+  close(): Promise<void>;
+}
+
+/** A connector whose connections are empty objects: opening, closing and checking cost nothing. */
+const fakeConnector: Connector<object> = {
+  open: () => Promise.resolve({}),
+  close: () => Promise.resolve(),
+  watch: () => undefined,
+  inTransaction: () => false,
+  rollback: () => Promise.resolve(),
+  validate: () => Promise.resolve(true),
+  isRetryable: () => true,
+};
+
+async function openCore(name: CoreContestant, size: number): Promise<Core<unknown>> {
+  switch (name) {
+    case 'manager-core': {
+      const { Pool } = require('../../lib/pool/pool') as typeof PoolModule;
+      const { PoolEntry } = require('../../lib/pool/entry') as typeof EntryModule;
+      const { systemClock } = require('../../lib/pool/clock') as typeof ClockModule;
+      const { DEFAULT_POOL_OPTIONS, DEFAULT_RETRY_OPTIONS } = require('../../lib/options') as typeof OptionsModule;
+      const pool = new Pool<object, EntryModule.PoolEntry<object>>({
+        name: 'bench',
+        options: { ...DEFAULT_POOL_OPTIONS, min: size, max: size },
+        retry: { ...DEFAULT_RETRY_OPTIONS },
+        connector: fakeConnector,
+        clock: systemClock,
+        logger: silentInfoLogger(),
+        createEntry: (owner) => new PoolEntry<object>(owner),
+      });
+      await pool.ready();
+      return {
+        acquire: () => pool.acquire(),
+        release: (entry) => pool.release(entry as EntryModule.PoolEntry<object>),
+        close: () => pool.close(),
+      };
+    }
+    case 'tarn': {
+      const { Pool } = require('tarn') as typeof import('tarn');
+      const pool: TarnPool<object> = new Pool<object>({ create: () => Promise.resolve({}), destroy: () => undefined, min: size, max: size });
+      const core: Core<unknown> = {
+        acquire: () => pool.acquire().promise,
+        release: (resource) => void pool.release(resource as object),
+        close: async () => void (await pool.destroy()),
+      };
+      await prewarm(core, size);
+      return core;
+    }
+    case 'generic-pool': {
+      const { createPool } = require('generic-pool') as typeof import('generic-pool');
+      const pool: GenericPool<object> = createPool<object>(
+        { create: () => Promise.resolve({}), destroy: () => Promise.resolve() },
+        { min: size, max: size },
+      );
+      await pool.ready();
+      const core: Core<unknown> = {
+        acquire: () => pool.acquire(),
+        release: (resource) => void pool.release(resource as object),
+        close: async () => {
+          await pool.drain();
+          await pool.clear();
+        },
+      };
+      await prewarm(core, size);
+      return core;
+    }
+  }
+}
+
+/** Leases every resource at once (so all exist), then returns them. */
+async function prewarm(core: Core<unknown>, size: number): Promise<void> {
+  const leases = await Promise.all(Array.from({ length: size }, () => core.acquire()));
+  for (const lease of leases) core.release(lease);
+}
+
+/** Runs one pool-core job: `workers` loops over a pool of `size` fake resources. */
+export async function runCore(job: CoreJob): Promise<CoreResult> {
+  const core = await openCore(job.contestant, job.size);
+  const { acquire, release } = core;
+  const phases = new Phases(job.warmupMs, job.windowMs);
+  const loop = async (): Promise<void> => {
+    for (;;) {
+      const resource = await acquire();
+      await Promise.resolve();
+      release(resource);
+      // Reading the clock every operation would cost as much as the pool itself.
+      if ((++phases.ops & 255) === 0) phases.check(nowMs());
+      if (phases.phase === 2) return;
+    }
+  };
+  await Promise.all(Array.from({ length: job.workers }, loop));
+  await core.close();
+  const window = phases.result as WindowResult;
+  return {
+    kind: 'core',
+    ...window,
+    opsPerSec: (window.ops / window.elapsedMs) * 1000,
+    nsPerOp: (window.elapsedMs * 1e6) / window.ops,
+  };
+}

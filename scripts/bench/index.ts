@@ -1,0 +1,372 @@
+/**
+ * `npm run bench`: compares the manager with dedicated pg clients, pg-pool, knex's default pool
+ * (tarn) and generic-pool, in one run, and writes docs/benchmarks.md with two SVG charts.
+ *
+ * It starts a throwaway PostgreSQL on 127.0.0.1 (scripts/test-db.ts), then runs rounds; each round
+ * runs every scenario for every contestant, each in a fresh child process (runner.ts), so machine
+ * drift hits every contestant alike and none can warm up another. Reported figures are medians.
+ *
+ *   npm run bench                  full run (~6 min), writes docs/benchmarks*.{md,svg}
+ *   npm run bench:smoke            everything with tiny windows, no targets judged, output to a temp dir
+ *   npm run bench:profile [NAME]   CPU profile of one child: a throughput contestant (default
+ *                                  manager-getConnection) or manager-core; BENCH_SECONDS default 5
+ *
+ * Environment: BENCH_SECONDS (measured window per round, default 2.5), BENCH_ROUNDS (default 3),
+ * BENCH_OUT (output directory), BENCH_NOTE (a remark printed at the top of the report),
+ * BENCH_ONLY (comma-separated scenarios: throughput, core, cold, burst; a partial run writes to a
+ * temp dir), BENCH_DATABASE_URL (use this server instead of starting one), BENCH_REF (benchmark lib/ as of
+ * this git commit instead of the working tree), BENCH_STRICT=1 (exit 1 when a target fails).
+ */
+import { fork } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { buildForChildren, ROOT, type Build } from './build';
+import type { ChildMessage, CoreResult, Job, JobResult, ThroughputResult } from './common';
+import { BURST_CONTESTANTS, COLD_CONTESTANTS, CORE_CONTESTANTS, DB_CONTESTANTS, LABELS, median } from './common';
+import { charts, markdown, summarise, type RunRecord, type RunInfo, type Settings } from './report';
+import { summariseProfile, type CpuProfile } from './profile-summary';
+import { startPostgres, type TestPostgres } from '../test-db';
+
+type Mode = 'full' | 'smoke' | 'profile';
+
+function envNumber(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+function settingsFor(mode: Mode): Settings {
+  const smoke = mode === 'smoke';
+  const seconds = envNumber('BENCH_SECONDS', smoke ? 0.1 : mode === 'profile' ? 5 : 2.5);
+  return {
+    smoke,
+    seconds,
+    rounds: Math.round(envNumber('BENCH_ROUNDS', smoke ? 1 : 3)),
+    warmupMs: smoke ? 50 : Math.round(Math.min(1000, Math.max(200, seconds * 400))),
+    workers: [64, 8],
+    connections: 20,
+    contentionWorkers: 64,
+    contentionSize: 20,
+    scalingSizes: [10, 100, 1_000, 10_000],
+    coldRepeats: smoke ? 1 : 5,
+    burstCallers: 1_000,
+    burstMax: 20,
+    burstSleepMs: 2,
+    bursts: smoke ? 1 : 5,
+  };
+}
+
+/** One round's jobs, in the order they run. */
+function roundJobs(s: Settings, url: string): Job[] {
+  const windowMs = s.seconds * 1000;
+  const jobs: Job[] = [];
+  for (const workers of s.workers) {
+    for (const contestant of DB_CONTESTANTS) {
+      jobs.push({ kind: 'throughput', contestant, url, connections: s.connections, workers, warmupMs: s.warmupMs, windowMs });
+    }
+  }
+  for (const contestant of CORE_CONTESTANTS) {
+    jobs.push({ kind: 'core', contestant, size: s.contentionSize, workers: s.contentionWorkers, warmupMs: s.warmupMs, windowMs });
+  }
+  for (const size of s.scalingSizes) {
+    for (const contestant of CORE_CONTESTANTS) {
+      jobs.push({ kind: 'core', contestant, size, workers: size, warmupMs: s.warmupMs, windowMs });
+    }
+  }
+  for (const contestant of COLD_CONTESTANTS) {
+    jobs.push({ kind: 'cold', contestant, url, connections: s.connections, repeats: s.coldRepeats });
+  }
+  for (const contestant of BURST_CONTESTANTS) {
+    jobs.push({ kind: 'burst', contestant, url, callers: s.burstCallers, max: s.burstMax, sleepMs: s.burstSleepMs, bursts: s.bursts });
+  }
+  return jobs;
+}
+
+function describeJob(job: Job): string {
+  const name = LABELS[job.contestant] ?? job.contestant;
+  switch (job.kind) {
+    case 'throughput':
+      return `throughput ${name}, ${job.workers} workers`;
+    case 'core':
+      return `pool core ${name}, ${job.workers} workers / ${job.size} resources`;
+    case 'cold':
+      return `cold start ${name}`;
+    case 'burst':
+      return `burst ${name}`;
+  }
+}
+
+function describeResult(result: JobResult): string {
+  switch (result.kind) {
+    case 'throughput':
+      return `${Math.round(result.qps)} q/s, p99 ${Math.round(result.p99Us)} µs, ${result.cpuUsPerQuery.toFixed(1)} CPU µs/q`;
+    case 'core':
+      return `${Math.round(result.nsPerOp)} ns/op`;
+    case 'cold':
+      return `${result.samplesMs.map((v) => v.toFixed(1)).join(', ')} ms`;
+    case 'burst':
+      return result.bursts.map((b) => `p99 ${b.p99.toFixed(1)} (ideal ${b.idealP99.toFixed(1)}) ms`).join('; ');
+  }
+}
+
+/** The child currently running, so an interrupt can stop it. */
+let currentChild: ReturnType<typeof fork> | undefined;
+
+/** Runs one job in a fresh child process; resolves with its message. */
+function runChild(build: Build, job: Job, execArgv: string[] = []): Promise<ChildMessage> {
+  const budgetMs =
+    job.kind === 'throughput' || job.kind === 'core' ? job.warmupMs + job.windowMs + 120_000 : 180_000;
+  return new Promise((resolve, reject) => {
+    const child = fork(build.runner, [JSON.stringify(job)], { cwd: ROOT, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    currentChild = child;
+    let message: ChildMessage | undefined;
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${describeJob(job)}: no result within ${budgetMs} ms; killed`));
+    }, budgetMs);
+    child.on('message', (m) => (message = m as ChildMessage));
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      currentChild = undefined;
+      if (message) resolve(message);
+      else reject(new Error(`${describeJob(job)}: child exited (${signal ?? code}) without a result`));
+    });
+  });
+}
+
+function packageVersion(name: string): string {
+  try {
+    return (JSON.parse(readFileSync(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'not installed';
+  }
+}
+
+function cpuModel(): string {
+  try {
+    const match = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    if (match?.[1]) return match[1].trim();
+  } catch {
+    // not Linux
+  }
+  return os.cpus()[0]?.model ?? 'unknown';
+}
+
+async function serverVersion(url: string): Promise<string> {
+  const { Client } = require('pg') as typeof import('pg');
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ server_version: string }>('SHOW server_version');
+    return rows[0]?.server_version ?? 'unknown';
+  } finally {
+    await client.end();
+  }
+}
+
+function commandLine(mode: Mode): string {
+  const vars = ['BENCH_SECONDS', 'BENCH_ROUNDS', 'BENCH_REF'].filter((v) => process.env[v]).map((v) => `${v}=${process.env[v]}`);
+  const script = process.env.npm_lifecycle_event;
+  const base = script?.startsWith('bench') ? `npm run ${script}` : `npx ts-node --transpile-only scripts/bench/index.ts${mode === 'full' ? '' : ` --${mode}`}`;
+  return [...vars, base].join(' ');
+}
+
+function log(text: string): void {
+  process.stderr.write(`${text}\n`);
+}
+
+/** Starts the database (or uses BENCH_DATABASE_URL); returns its URL and a stop function. */
+async function database(): Promise<{ url: string; stop: () => Promise<void>; server?: TestPostgres }> {
+  const given = process.env.BENCH_DATABASE_URL;
+  if (given) return { url: given, stop: () => Promise.resolve() };
+  const started = performance.now();
+  const server = await startPostgres();
+  log(`PostgreSQL started on 127.0.0.1:${server.port} in ${Math.round(performance.now() - started)} ms (${server.dataDir})`);
+  return { url: server.url, stop: () => server.remove(), server };
+}
+
+async function runBenchmarks(mode: 'full' | 'smoke', build: Build, url: string): Promise<number> {
+  const startedAt = performance.now();
+  const settings = settingsFor(mode);
+  const loadStart = os.loadavg();
+  const records: RunRecord[] = [];
+  const failures: string[] = [];
+  const loadMs: number[] = [];
+  const only = (process.env.BENCH_ONLY ?? '').split(',').map((k) => k.trim()).filter(Boolean);
+  const jobs = roundJobs(settings, url).filter((job) => only.length === 0 || only.includes(job.kind));
+  for (let round = 1; round <= settings.rounds; round++) {
+    for (const [i, job] of jobs.entries()) {
+      const prefix = `[round ${round}/${settings.rounds}, ${i + 1}/${jobs.length}] ${describeJob(job)}`;
+      try {
+        const childStart = performance.now();
+        const message = await runChild(build, job);
+        loadMs.push(message.loadMs);
+        if (message.type === 'error') throw new Error(message.message);
+        records.push({ round, job, result: message.result, loadMs: message.loadMs });
+        log(`${prefix}: ${describeResult(message.result)} (child ${Math.round(performance.now() - childStart)} ms)`);
+      } catch (error) {
+        const text = error instanceof Error ? error.message : String(error);
+        failures.push(`round ${round}, ${describeJob(job)}: ${text.split('\n')[0]}`);
+        log(`${prefix}: FAILED\n${text}`);
+      }
+    }
+  }
+  const versions: Record<string, string> = {
+    node: process.version,
+    pg: packageVersion('pg'),
+    'pg-pool': packageVersion('pg-pool'),
+    knex: packageVersion('knex'),
+    tarn: packageVersion('tarn'),
+    'generic-pool': packageVersion('generic-pool'),
+    winston: packageVersion('winston'),
+    'PostgreSQL server': await serverVersion(url),
+  };
+  const info: RunInfo = {
+    date: new Date().toISOString(),
+    command: commandLine(mode),
+    machine: {
+      cpu: cpuModel(),
+      cores: os.cpus().length,
+      memoryGiB: os.totalmem() / 2 ** 30,
+      os: `${os.type()} ${os.release()} ${os.arch()}`,
+      loadStart,
+      loadEnd: os.loadavg(),
+    },
+    versions,
+    source: build.source,
+    totalSeconds: (performance.now() - startedAt) / 1000,
+    childLoadMs: median(loadMs),
+    failures,
+    note: process.env.BENCH_NOTE || undefined,
+  };
+  const summary = summarise(records, settings);
+  const outDir = process.env.BENCH_OUT
+    ? path.resolve(process.env.BENCH_OUT)
+    : mode === 'smoke' || only.length > 0
+      ? mkdtempSync(path.join(os.tmpdir(), 'kcm-bench-smoke-'))
+      : path.join(ROOT, 'docs');
+  mkdirSync(outDir, { recursive: true });
+  const svgNames = { throughput: 'benchmarks-throughput.svg', scaling: 'benchmarks-scaling.svg' };
+  const { throughputSvg, scalingSvg } = charts(summary, settings);
+  writeFileSync(path.join(outDir, svgNames.throughput), throughputSvg);
+  writeFileSync(path.join(outDir, svgNames.scaling), scalingSvg);
+  const reportPath = path.join(outDir, 'benchmarks.md');
+  writeFileSync(reportPath, markdown(summary, settings, info, svgNames));
+  // The raw per-child results, for anyone who wants to look closer (not committed).
+  const rawDir = mode === 'smoke' ? outDir : path.join(ROOT, '.tmp');
+  mkdirSync(rawDir, { recursive: true });
+  writeFileSync(path.join(rawDir, 'bench-results.json'), `${JSON.stringify({ settings, info, records }, null, 1)}\n`);
+
+  log('');
+  log(`Targets${settings.smoke ? ' (not judged in a smoke run)' : ''}:`);
+  for (const t of summary.targets) log(`  ${t.pass === undefined ? '-   ' : t.pass ? 'pass' : 'FAIL'}  ${t.name}: ${t.measured}`);
+  log(`\nReport written to ${reportPath} (${Math.round(info.totalSeconds)} s)`);
+  if (failures.length > 0) {
+    log(`${failures.length} child process(es) failed`);
+    return 1;
+  }
+  if (process.env.BENCH_STRICT === '1' && summary.targets.some((t) => t.pass === false)) return 1;
+  return 0;
+}
+
+/**
+ * Runs one child under `node --cpu-prof` and prints where its time went: a database contestant's
+ * throughput child (64 workers, 20 connections) or `manager-core` (64 workers on 20 fake resources).
+ */
+async function runProfile(build: Build, url: string, contestant: string): Promise<number> {
+  const settings = settingsFor('profile');
+  const windowMs = settings.seconds * 1000;
+  let job: Job;
+  if ((DB_CONTESTANTS as readonly string[]).includes(contestant)) {
+    job = {
+      kind: 'throughput',
+      contestant: contestant as (typeof DB_CONTESTANTS)[number],
+      url,
+      connections: settings.connections,
+      workers: settings.contentionWorkers,
+      warmupMs: settings.warmupMs,
+      windowMs,
+    };
+  } else if ((CORE_CONTESTANTS as readonly string[]).includes(contestant)) {
+    job = {
+      kind: 'core',
+      contestant: contestant as (typeof CORE_CONTESTANTS)[number],
+      size: settings.contentionSize,
+      workers: settings.contentionWorkers,
+      warmupMs: settings.warmupMs,
+      windowMs,
+    };
+  } else {
+    throw new Error(`unknown contestant ${contestant}; one of ${[...DB_CONTESTANTS, ...CORE_CONTESTANTS].join(', ')}`);
+  }
+  const dir = path.resolve(process.env.BENCH_PROFILE_DIR ?? path.join(ROOT, '.tmp', 'bench-profile'));
+  mkdirSync(dir, { recursive: true });
+  const name = `${contestant}-${Date.now()}.cpuprofile`;
+  const message = await runChild(build, job, ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}`]);
+  if (message.type === 'error') throw new Error(message.message);
+  const result = message.result as ThroughputResult | CoreResult;
+  const file = path.join(dir, name);
+  if (!readdirSync(dir).includes(name)) throw new Error(`no profile written to ${file}`);
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  const headline =
+    result.kind === 'throughput'
+      ? `${Math.round(result.qps)} q/s, p50 ${Math.round(result.p50Us)} µs, p99 ${Math.round(result.p99Us)} µs, ${result.cpuUsPerQuery.toFixed(2)} CPU µs/query (process.cpuUsage)`
+      : `${Math.round(result.nsPerOp)} ns/op, ${(result.opsPerSec / 1e6).toFixed(2)} M ops/s`;
+  const text = [
+    `CPU profile of ${LABELS[contestant] ?? contestant}: ${job.workers} workers, ${settings.connections} ${job.kind === 'core' ? 'fake resources' : 'connections'}, ${settings.seconds} s window (${build.source})`,
+    headline,
+    `profile: ${file}`,
+    '',
+    summariseProfile(profile, {
+      top: 20,
+      fromUs: Number(BigInt(result.startNs) / 1000n),
+      toUs: Number(BigInt(result.endNs) / 1000n),
+      per: result.ops,
+    }),
+  ].join('\n');
+  writeFileSync(file.replace(/\.cpuprofile$/, '.txt'), `${text}\n`);
+  console.log(text);
+  return 0;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const mode: Mode = argv.includes('--smoke') ? 'smoke' : argv.includes('--profile') ? 'profile' : 'full';
+  const t0 = performance.now();
+  const build = buildForChildren(process.env.BENCH_REF || undefined);
+  log(`Transpiled ${build.source} and scripts/bench/ for the child processes in ${Math.round(performance.now() - t0)} ms`);
+  let db: Awaited<ReturnType<typeof database>> | undefined;
+  const cleanUp = async (): Promise<void> => {
+    build.remove();
+    await db?.stop();
+  };
+  const interrupt = (): void => {
+    currentChild?.kill('SIGKILL');
+    void cleanUp().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
+  try {
+    db = await database();
+    if (mode === 'profile') {
+      const contestant = argv.find((a) => !a.startsWith('--')) ?? 'manager-getConnection';
+      process.exitCode = await runProfile(build, db.url, contestant);
+    } else {
+      process.exitCode = await runBenchmarks(mode, build, db.url);
+    }
+  } finally {
+    await cleanUp();
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  console.error(error instanceof Error ? (error.stack ?? error.message) : error);
+  process.exitCode = 1;
+});

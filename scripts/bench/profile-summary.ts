@@ -1,0 +1,154 @@
+/**
+ * Summarises a V8 CPU profile (`node --cpu-prof`): the top functions by self time, attributed to
+ * file:function, and the self time per area (this library, each package, Node internals, GC).
+ *
+ *   npx ts-node --transpile-only scripts/bench/profile-summary.ts FILE.cpuprofile \
+ *     [--top 20] [--from-us T0 --to-us T1] [--per QUERIES]
+ *
+ * --from-us/--to-us keep only the samples inside a window (the profile's clock is the monotonic
+ * clock of process.hrtime, in µs); --per divides self time by an operation count to show µs per op.
+ */
+import { readFileSync } from 'node:fs';
+
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+  columnNumber: number;
+}
+
+interface ProfileNode {
+  id: number;
+  callFrame: CallFrame;
+  children?: number[];
+}
+
+export interface CpuProfile {
+  nodes: ProfileNode[];
+  startTime: number;
+  endTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+export interface SummaryOptions {
+  top?: number;
+  fromUs?: number;
+  toUs?: number;
+  /** Operations done inside the window, to print µs per operation. */
+  per?: number;
+}
+
+/** A file path relative to what a reader knows: `lib/pool/pool.ts`, `pg/lib/client.js`, `node:internal/...`. */
+export function shortFile(url: string): string {
+  if (url === '') return '';
+  let file = url.replace(/^file:\/\//, '');
+  // The benchmark runs lib/ and scripts/bench/ transpiled under node_modules/.cache/kcm-bench/run-N/.
+  const build = /\/node_modules\/\.cache\/kcm-bench\/[^/]+\/(.*)\.js$/.exec(file);
+  if (build) return `${build[1]}.ts`;
+  const modules = file.lastIndexOf('/node_modules/');
+  if (modules >= 0) return file.slice(modules + '/node_modules/'.length);
+  const cwd = `${process.cwd()}/`;
+  if (file.startsWith(cwd)) file = file.slice(cwd.length);
+  return file;
+}
+
+/** The area a file belongs to: `this library`, a package name, `node internals`, or a V8 bucket. */
+export function areaOf(file: string, functionName: string): string {
+  if (file === '') {
+    if (functionName === '(idle)') return '(idle)';
+    if (functionName === '(garbage collector)') return '(garbage collector)';
+    if (functionName === '(program)') return '(program: V8/native, unattributed)';
+    return 'native / builtins';
+  }
+  if (file.startsWith('lib/')) return 'this library (lib/)';
+  if (file.startsWith('scripts/bench/')) return 'benchmark harness';
+  if (file.startsWith('node:')) return 'node internals';
+  const parts = file.split('/');
+  if (parts[0]?.startsWith('@')) return `${parts[0]}/${parts[1] ?? ''}`;
+  return parts[0] ?? file;
+}
+
+function pad(text: string, width: number, right = false): string {
+  return right ? text.padStart(width) : text.padEnd(width);
+}
+
+export function summariseProfile(profile: CpuProfile, options: SummaryOptions = {}): string {
+  const top = options.top ?? 20;
+  const byId = new Map<number, ProfileNode>();
+  for (const node of profile.nodes) byId.set(node.id, node);
+  const selfUs = new Map<number, number>();
+  let time = profile.startTime;
+  let windowUs = 0;
+  let firstUs = Number.POSITIVE_INFINITY;
+  let lastUs = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < profile.samples.length; i++) {
+    time += profile.timeDeltas[i] ?? 0;
+    if (options.fromUs !== undefined && time < options.fromUs) continue;
+    if (options.toUs !== undefined && time > options.toUs) continue;
+    // A sample stands for the time until the next one.
+    const duration = profile.timeDeltas[i + 1] ?? 0;
+    const id = profile.samples[i] as number;
+    selfUs.set(id, (selfUs.get(id) ?? 0) + duration);
+    windowUs += duration;
+    firstUs = Math.min(firstUs, time);
+    lastUs = Math.max(lastUs, time);
+  }
+
+  const byFunction = new Map<string, { us: number; area: string }>();
+  const byArea = new Map<string, number>();
+  for (const [id, us] of selfUs) {
+    const frame = (byId.get(id) as ProfileNode).callFrame;
+    const file = shortFile(frame.url);
+    const name = frame.functionName || '(anonymous)';
+    const key = file === '' ? name : `${file}:${name}${frame.functionName ? '' : `@${frame.lineNumber + 1}`}`;
+    const area = areaOf(file, frame.functionName);
+    const entry = byFunction.get(key) ?? { us: 0, area };
+    entry.us += us;
+    byFunction.set(key, entry);
+    byArea.set(area, (byArea.get(area) ?? 0) + us);
+  }
+  const idleUs = byArea.get('(idle)') ?? 0;
+  const busyUs = windowUs - idleUs;
+  const per = options.per;
+  const lines: string[] = [];
+  const perOp = (us: number): string => (per ? pad((us / per).toFixed(3), 10, true) : '');
+  const header = (first: string): string => `${pad('self ms', 10, true)} ${pad('% busy', 7, true)}${per ? pad('µs/op', 10, true) : ''}  ${first}`;
+  lines.push(
+    `window: ${(windowUs / 1000).toFixed(0)} ms of samples (${Number.isFinite(firstUs) ? ((lastUs - firstUs) / 1000).toFixed(0) : 0} ms span), ` +
+      `busy (not idle): ${(busyUs / 1000).toFixed(0)} ms${per ? `, ${per.toLocaleString('en-US')} operations, ${(busyUs / per).toFixed(2)} µs busy CPU per operation` : ''}`,
+  );
+  lines.push('');
+  lines.push(`Top ${top} functions by self time (idle excluded):`);
+  lines.push(header('function'));
+  const ranked = [...byFunction.entries()].filter(([, v]) => v.area !== '(idle)').sort((a, b) => b[1].us - a[1].us).slice(0, top);
+  for (const [key, v] of ranked) {
+    lines.push(`${pad((v.us / 1000).toFixed(1), 10, true)} ${pad(((v.us / busyUs) * 100).toFixed(1), 7, true)}${perOp(v.us)}  ${key}`);
+  }
+  lines.push('');
+  lines.push('Self time by area:');
+  lines.push(header('area'));
+  for (const [area, us] of [...byArea.entries()].sort((a, b) => b[1] - a[1])) {
+    if (area === '(idle)') continue;
+    lines.push(`${pad((us / 1000).toFixed(1), 10, true)} ${pad(((us / busyUs) * 100).toFixed(1), 7, true)}${perOp(us)}  ${area}`);
+  }
+  lines.push(`${pad((idleUs / 1000).toFixed(1), 10, true)} ${pad('', 7)}${per ? pad('', 10) : ''}  (idle: waiting for the network)`);
+  return lines.join('\n');
+}
+
+function main(argv: string[]): void {
+  const file = argv.find((a) => !a.startsWith('--') && !/^\d/.test(a));
+  if (!file) {
+    console.error('usage: profile-summary.ts FILE.cpuprofile [--top 20] [--from-us T0 --to-us T1] [--per N]');
+    process.exitCode = 2;
+    return;
+  }
+  const option = (name: string): number | undefined => {
+    const i = argv.indexOf(name);
+    return i >= 0 && argv[i + 1] !== undefined ? Number(argv[i + 1]) : undefined;
+  };
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  console.log(summariseProfile(profile, { top: option('--top'), fromUs: option('--from-us'), toUs: option('--to-us'), per: option('--per') }));
+}
+
+if (require.main === module) main(process.argv.slice(2));
