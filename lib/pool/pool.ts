@@ -7,6 +7,7 @@
  * the only place that matches idle connections to waiters and decides whether to open more
  * (connections being opened or closed count toward `max`).
  */
+import * as path from 'node:path';
 import type { Logger } from 'winston';
 import { ConnectionManagerError } from '../errors';
 import type { ResolvedPoolOptions, ResolvedRetryOptions } from '../options';
@@ -758,10 +759,15 @@ export function errorMessage(error: unknown): string {
   return String(error);
 }
 
+/** This library's own directory (lib/ or dist/), whatever the directory above it is called. */
+const LIBRARY_DIR = path.resolve(__dirname, '..') + path.sep;
+
 /** The first stack frame outside this library, for "acquired at" hints. */
 function firstUserFrame(stack: string): string {
   const frames = stack.split('\n').slice(1).map((l) => l.trim());
-  const user = frames.find((f) => !/knex-connection-manager[\\/](lib|dist)[\\/]/.test(f) && !f.includes('node:internal'));
+  const user = frames.find(
+    (f) => !f.includes(LIBRARY_DIR) && !/knex-connection-manager[\\/](lib|dist)[\\/]/.test(f) && !f.includes('node:internal'),
+  );
   return user ?? frames[0] ?? 'at an unknown place';
 }
 
