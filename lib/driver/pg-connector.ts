@@ -14,7 +14,19 @@ interface PgClientInternals {
   _txStatus?: unknown;
   /** knex's pg dialect marks a client it saw fail or end. */
   __knex__disposed?: unknown;
-  connection?: { stream?: { destroy?: () => void } };
+  connection?: {
+    stream?: { destroy?: () => void };
+    on?: (event: 'errorMessage', listener: (message: { severity?: unknown; code?: unknown }) => void) => unknown;
+  };
+}
+
+/**
+ * True for a server error that ends the session: severity FATAL or PANIC, or (for servers whose
+ * messages are translated) SQLSTATE class 57P (operator intervention) or 08 (connection exception).
+ */
+function endsSession(message: { severity?: unknown; code?: unknown }): boolean {
+  if (message.severity === 'FATAL' || message.severity === 'PANIC') return true;
+  return typeof message.code === 'string' && (message.code.startsWith('57P') || message.code.startsWith('08'));
 }
 
 /**
@@ -86,6 +98,12 @@ export class PgConnector implements Connector<PgClient> {
     raw.on('error', (error) => onBroken(error));
     raw.on('end', () => onBroken(new Error('Connection ended unexpectedly')));
     const internals = raw as unknown as PgClientInternals;
+    // When a session-ending error answers a running query, pg only rejects that query; 'end'
+    // follows a few ticks later, when the socket closes. The caller may release the connection in
+    // between, so mark it dead as soon as the message arrives (before the query's rejection runs).
+    internals.connection?.on?.('errorMessage', (message) => {
+      if (endsSession(message)) onBroken(message);
+    });
     if (internals.__knex__disposed !== undefined) onBroken(internals.__knex__disposed);
     if (typeof internals._txStatus !== 'string' && !this.txStatusUnsupported) {
       this.txStatusUnsupported = true;
