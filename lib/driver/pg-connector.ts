@@ -8,10 +8,8 @@ import type { Client as PgClient } from 'pg';
 import type { Logger } from 'winston';
 import type { Connector } from '../pool/connector';
 
-/** The pg client internals read here, each guarded (see docs/lifecycle.md, "Transactions"). */
+/** The pg client internals read here, each guarded. */
 interface PgClientInternals {
-  /** Transaction status from the last ReadyForQuery: 'I' idle, 'T' in a transaction, 'E' failed one. */
-  _txStatus?: unknown;
   /** knex's pg dialect marks a client it saw fail or end. */
   __knex__disposed?: unknown;
   connection?: {
@@ -105,15 +103,17 @@ export class PgConnector implements Connector<PgClient> {
       if (endsSession(message)) onBroken(message);
     });
     if (internals.__knex__disposed !== undefined) onBroken(internals.__knex__disposed);
-    if (typeof internals._txStatus !== 'string' && !this.txStatusUnsupported) {
+    if (typeof (raw as Partial<PgClient>).getTransactionStatus !== 'function' && !this.txStatusUnsupported) {
       this.txStatusUnsupported = true;
-      this.log.warn('This pg version does not expose the transaction status; every released connection will be rolled back defensively (slower). Use pg >= 8.12.');
+      this.log.warn('This pg version has no getTransactionStatus(); every released connection will be rolled back defensively (slower). Upgrade pg.');
     }
   }
 
+  /** From the last ReadyForQuery: 'I' idle, 'T' in a transaction, 'E' in a failed one. */
   inTransaction(raw: PgClient): boolean {
-    const status = (raw as unknown as PgClientInternals)._txStatus;
-    return typeof status === 'string' ? status !== 'I' : true;
+    if (this.txStatusUnsupported) return true;
+    const status = raw.getTransactionStatus();
+    return status === 'T' || status === 'E';
   }
 
   async rollback(raw: PgClient): Promise<void> {

@@ -1,15 +1,13 @@
 /**
  * One physical connection's record and its state machine.
  *
- *   creating ──► idle ◄──► inUse
- *      │          ▲ │        │
- *      │          │ ▼        │
- *      │       reserved      │
- *      │          │          │
- *      └──────────┴─► closing ◄┘ ──► closed
+ *   creating ──► reserved ◄──► idle ◄──► inUse
+ *      │            │  ▲                  │ │
+ *      │            │  └──────────────────┘ │
+ *      └────────────┴──► closing ◄──────────┘ ──► closed
  *
- * `reserved` is an idle record the pool has taken aside (to validate, roll back or close it) so it
- * cannot be handed out meanwhile. `retire` is a mark, not a state: a retired record is closed the
+ * `reserved` is a record the pool has taken aside so it cannot be handed out meanwhile: just
+ * opened (before the pool decides where it goes), being validated, or being rolled back. `retire` is a mark, not a state: a retired record is closed the
  * next time it would become idle (soft eviction). docs/lifecycle.md has the full diagram.
  */
 import { ConnectionManagerError } from '../errors';
@@ -30,7 +28,7 @@ export type CloseReason =
   | 'createAbandoned';
 
 const TRANSITIONS: Readonly<Record<EntryState, readonly EntryState[]>> = {
-  creating: ['idle', 'closing'],
+  creating: ['reserved', 'closing'],
   idle: ['inUse', 'reserved', 'closing'],
   inUse: ['idle', 'reserved', 'closing'],
   reserved: ['idle', 'inUse', 'closing'],

@@ -21,6 +21,9 @@ import { nextConnectionNumber } from './sequence';
 import { connectBackoffMs } from './backoff';
 import { Housekeeper } from './housekeeper';
 
+/** The longest delay Node's timers support; longer ones fire at once. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
 /** Everything a pool is built from. */
 export interface PoolConfig<C, E extends PoolEntry<C>> {
   /** Shown in log lines (`primary`, a replica's name). */
@@ -75,8 +78,11 @@ export class Pool<C, E extends PoolEntry<C>> {
   private closePromise: Promise<void> | undefined;
   private closeResolve: (() => void) | undefined;
   private closeTimer: TimerHandle | undefined;
-  /** Idle records being validated before reuse: they will serve waiters, so they count as supply. */
-  private validating = 0;
+  /**
+   * Reserved records on their way to serve waiters (just opened, or being validated before reuse):
+   * they count as supply, so the pump does not open more for the callers they will serve.
+   */
+  private incoming = 0;
   private readonly housekeeper: Housekeeper<C, E>;
   /** Bumped by `resetPool()`: opens started before a reset are closed as soon as they finish. */
   private generation = 0;
@@ -118,6 +124,13 @@ export class Pool<C, E extends PoolEntry<C>> {
    */
   acquire(options?: AcquireOptions): Promise<E> {
     if (this.state !== 'open') return Promise.reject(this.closedError());
+    const timeoutMs = options?.timeoutMs ?? this.options.acquireTimeoutMs;
+    if (!(timeoutMs > 0 && timeoutMs <= MAX_TIMER_MS)) {
+      return Promise.reject(new ConnectionManagerError(
+        'E_INVALID_CONFIG',
+        `Invalid option "timeoutMs": expected milliseconds > 0 and <= ${MAX_TIMER_MS}, got ${String(timeoutMs)}. Pass a positive timeoutMs or leave it out to use pool.acquireTimeoutMs.`,
+      ));
+    }
     const signal = options?.signal;
     if (signal?.aborted) {
       this.counters.aborted++;
@@ -137,14 +150,11 @@ export class Pool<C, E extends PoolEntry<C>> {
         void this.revalidate(entry);
       }
     }
-    const timeoutMs = options?.timeoutMs ?? this.options.acquireTimeoutMs;
-    if (!(timeoutMs > 0) || !Number.isFinite(timeoutMs)) {
-      return Promise.reject(new ConnectionManagerError(
-        'E_INVALID_CONFIG',
-        `Invalid option "timeoutMs": expected a finite number of milliseconds > 0, got ${String(timeoutMs)}. Pass a positive timeoutMs or leave it out to use pool.acquireTimeoutMs.`,
-      ));
-    }
-    if (this.waiters.size >= this.options.maxWaiting) {
+    // maxWaiting bounds the callers queued for a release; callers an open can still serve do not count.
+    if (
+      this.registry.occupied >= this.options.max &&
+      this.waiters.size - this.registry.pendingCount - this.incoming >= this.options.maxWaiting
+    ) {
       return Promise.reject(new ConnectionManagerError(
         'E_QUEUE_FULL',
         `Too many callers waiting for a connection (${this.waiters.size}, pool.maxWaiting=${this.options.maxWaiting}; ${this.describeCounts()}). Shed load or raise pool.maxWaiting / pool.max.`,
@@ -154,7 +164,7 @@ export class Pool<C, E extends PoolEntry<C>> {
       this.waiters.push(resolve, reject, timeoutMs, signal).site = site;
       this.pump();
       // Saturated: at max, with callers that no open in flight or validation will serve.
-      const uncovered = this.waiters.size - this.registry.pendingCount - this.validating;
+      const uncovered = this.waiters.size - this.registry.pendingCount - this.incoming;
       if (!this.saturated && uncovered > 0 && this.registry.occupied >= this.options.max) {
         this.saturated = true;
         this.log.info(
@@ -290,7 +300,7 @@ export class Pool<C, E extends PoolEntry<C>> {
    */
   pump(): void {
     if (this.state !== 'open') return;
-    while (this.waiters.size > this.validating) {
+    while (this.waiters.size > 0) {
       const entry = this.takeIdle();
       if (!entry) break;
       if (this.needsValidation(entry)) void this.revalidate(entry);
@@ -298,7 +308,7 @@ export class Pool<C, E extends PoolEntry<C>> {
     }
     const registry = this.registry;
     const need = Math.max(
-      this.waiters.size - registry.pendingCount - this.validating,
+      this.waiters.size - registry.pendingCount - this.incoming,
       this.options.min - registry.openCount - registry.pendingCount,
     );
     if (need <= 0) return;
@@ -359,6 +369,7 @@ export class Pool<C, E extends PoolEntry<C>> {
 
   private async onOpened(entry: E, raw: C): Promise<void> {
     this.failureStreak = 0;
+    this.lastConnectError = undefined;
     if (this.state !== 'open') {
       this.registry.move(entry, 'closing');
       await this.closeRaw(raw, 'a connection opened during close');
@@ -377,16 +388,23 @@ export class Pool<C, E extends PoolEntry<C>> {
     entry.attach(raw);
     this.connector.watch(raw, (error) => this.onBroken(entry, error));
     const onDemand = this.waiters.size > 0;
-    await this.registry.insert(entry);
+    this.incoming++;
+    try {
+      await this.registry.insert(entry);
+    } finally {
+      this.incoming--;
+    }
     this.counters.created++;
     this.debugEnabled = this.log.isDebugEnabled();
     this.log.info(
       `New connection ${entry.id} created ${onDemand ? 'on demand' : 'to keep the minimum'} (total: ${this.registry.openCount}/${this.options.max})`,
       { pool: this.name, ...this.countsMeta() },
     );
+    // Still reserved: decide before any caller can see it.
     if (entry.broken !== undefined) void this.destroy(entry, 'broken');
     else if (this.state !== 'open') void this.destroy(entry, 'poolClosed');
     else if (entry.generation < this.generation) void this.destroy(entry, 'reset');
+    else this.returnToPool(entry);
     this.pump();
     this.settleReady();
   }
@@ -462,14 +480,14 @@ export class Pool<C, E extends PoolEntry<C>> {
   async revalidate(entry: E): Promise<void> {
     if (entry.state !== 'idle') return;
     this.registry.move(entry, 'reserved');
-    this.validating++;
+    this.incoming++;
     let ok = false;
     try {
       ok = await this.connector.validate(entry.raw as C, this.options.validationTimeoutMs);
     } catch {
       ok = false;
     } finally {
-      this.validating--;
+      this.incoming--;
     }
     entry.lastPingMono = this.clock.now();
     if (!ok || entry.broken !== undefined) {

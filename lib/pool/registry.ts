@@ -87,11 +87,14 @@ export class Registry<C, E extends PoolEntry<C>> {
     return out;
   }
 
-  /** Adds an opened record to the tree and makes it idle, under the mutex. */
+  /**
+   * Adds an opened record to the tree, under the mutex. It arrives `reserved`: the pool decides
+   * whether to hand it out or close it before any caller can see it idle.
+   */
   async insert(entry: E): Promise<void> {
     await this.mutex.runExclusive(() => {
       this.tree.set(entry.seq, entry);
-      this.move(entry, 'idle');
+      this.move(entry, 'reserved');
     });
   }
 
