@@ -39,6 +39,14 @@ export interface PoolConfig<C, E extends PoolEntry<C>> {
   random?: () => number;
 }
 
+/** Receives pool events for metrics; called synchronously, must not throw or block. */
+export interface PoolObserver {
+  /** A caller waited `ms` before getting a connection (not called for immediate hand-outs). */
+  waited(ms: number): void;
+  /** A connection was closed at age `ageMs` for `reason`. */
+  closed(ageMs: number, reason: CloseReason): void;
+}
+
 /** Options of one acquire. */
 export interface AcquireOptions {
   /** Overall deadline in milliseconds (defaults to `pool.acquireTimeoutMs`). */
@@ -84,6 +92,8 @@ export class Pool<C, E extends PoolEntry<C>> {
    */
   private incoming = 0;
   private readonly housekeeper: Housekeeper<C, E>;
+  /** Metrics hook (see `observe`). */
+  private observer: PoolObserver | undefined;
   /** Bumped by `resetPool()`: opens started before a reset are closed as soon as they finish. */
   private generation = 0;
 
@@ -211,6 +221,7 @@ export class Pool<C, E extends PoolEntry<C>> {
     this.wait.count++;
     this.wait.totalMs += waitedMs;
     if (waitedMs > this.wait.maxMs) this.wait.maxMs = waitedMs;
+    this.observer?.waited(waitedMs);
     if (this.saturated && this.waiters.size === 0) {
       this.saturated = false;
       if (this.debugEnabled) this.log.debug('Pool no longer saturated: every waiting caller was served', { pool: this.name });
@@ -532,6 +543,11 @@ export class Pool<C, E extends PoolEntry<C>> {
     this.log.error(`Internal error in ${where}: ${errorMessage(error)}`, { pool: this.name, stack: error instanceof Error ? error.stack : undefined });
   }
 
+  /** Sets the one observer that receives wait and close events (metrics). */
+  observe(observer: PoolObserver | undefined): void {
+    this.observer = observer;
+  }
+
   /** Runs the housekeeping round now (expiry sweep, leak report, keepalive pings, refill). */
   housekeep(): Promise<void> {
     return this.housekeeper.tick();
@@ -576,6 +592,7 @@ export class Pool<C, E extends PoolEntry<C>> {
     if (!isOpenState(entry.state)) return Promise.resolve();
     this.registry.move(entry, 'closing');
     this.counters.destroyed++;
+    this.observer?.closed(this.clock.now() - entry.createdMono, reason);
     if (reason === 'expired') this.counters.expired++;
     else if (reason === 'idle') this.counters.idleClosed++;
     else if (reason === 'renewed') this.counters.renewed++;
