@@ -6,12 +6,12 @@
  * runs every scenario for every contestant, each in a fresh child process (runner.ts), so machine
  * drift hits every contestant alike and none can warm up another. Reported figures are medians.
  *
- *   npm run bench                  full run (~6 min), writes docs/benchmarks*.{md,svg}
+ *   npm run bench                  full run (~6-7 min), writes docs/benchmarks*.{md,svg}
  *   npm run bench:smoke            everything with tiny windows, no targets judged, output to a temp dir
  *   npm run bench:profile [NAME]   CPU profile of one child: a throughput contestant (default
  *                                  manager-getConnection) or manager-core; BENCH_SECONDS default 5
  *
- * Environment: BENCH_SECONDS (measured window per round, default 2.5), BENCH_ROUNDS (default 3),
+ * Environment: BENCH_SECONDS (measured window per round, default 2), BENCH_ROUNDS (default 3),
  * BENCH_OUT (output directory), BENCH_NOTE (a remark printed at the top of the report),
  * BENCH_ONLY (comma-separated scenarios: throughput, core, cold, burst; a partial run writes to a
  * temp dir), BENCH_DATABASE_URL (use this server instead of starting one), BENCH_REF (benchmark lib/ as of
@@ -41,7 +41,7 @@ function envNumber(name: string, fallback: number): number {
 
 function settingsFor(mode: Mode): Settings {
   const smoke = mode === 'smoke';
-  const seconds = envNumber('BENCH_SECONDS', smoke ? 0.1 : mode === 'profile' ? 5 : 2.5);
+  const seconds = envNumber('BENCH_SECONDS', smoke ? 0.1 : mode === 'profile' ? 5 : 2);
   return {
     smoke,
     seconds,
@@ -52,7 +52,7 @@ function settingsFor(mode: Mode): Settings {
     contentionWorkers: 64,
     contentionSize: 20,
     scalingSizes: [10, 100, 1_000, 10_000],
-    coldRepeats: smoke ? 1 : 5,
+    coldRepeats: smoke ? 1 : 10,
     burstCallers: 1_000,
     burstMax: 20,
     burstSleepMs: 2,
@@ -310,7 +310,8 @@ async function runProfile(build: Build, url: string, contestant: string): Promis
   const dir = path.resolve(process.env.BENCH_PROFILE_DIR ?? path.join(ROOT, '.tmp', 'bench-profile'));
   mkdirSync(dir, { recursive: true });
   const name = `${contestant}-${Date.now()}.cpuprofile`;
-  const message = await runChild(build, job, ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}`]);
+  // One sample every 100 µs: at the default 1 ms a function costing 1 µs per query gets a handful of samples.
+  const message = await runChild(build, job, ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}`]);
   if (message.type === 'error') throw new Error(message.message);
   const result = message.result as ThroughputResult | CoreResult;
   const file = path.join(dir, name);

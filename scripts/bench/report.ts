@@ -442,7 +442,8 @@ export function markdown(summary: Summary, settings: Settings, info: RunInfo, sv
     `${settings.burstCallers.toLocaleString('en-US')} callers ask at the same moment; each holds its connection for ` +
       `\`select pg_sleep(${settings.burstSleepMs / 1000})\`. The wait is the time from the call to getting the connection. ` +
       `The ideal is first come, first served: caller k (in call order, from 0) waits floor(k / ${settings.burstMax}) × the ` +
-      'measured mean service time. "Late" is the largest wait beyond a caller\'s ideal wait; "out of turn" the share of ' +
+      'measured mean service time. "Late" is the largest wait beyond a caller\'s ideal wait (service times vary, so even a ' +
+      'strictly FIFO pool is a little late); "out of turn" the share of ' +
       `callers served more than ${settings.burstMax} places away from their arrival position; a caller "starved" when a wait ` +
       `exceeded ${STARVATION_FACTOR}× the ideal maximum. ${settings.bursts} measured burst(s) per child after one warm-up burst; ` +
       'all times in ms.',
