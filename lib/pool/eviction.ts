@@ -56,7 +56,8 @@ export async function expireConnections<C, E extends PoolEntry<C>>(pool: Pool<C,
  * Replaces every connection with a fresh one without lowering capacity: for an idle connection
  * the new one is opened first and the old one closed after (when the pool is at `max` there is no
  * room, so the old one is closed first); checked-out connections are replaced when released.
- * @returns how many connections were marked for replacement.
+ * @returns how many connections were replaced or marked for replacement (not those kept because no
+ *   replacement could be opened).
  */
 export async function renewConnections<C, E extends PoolEntry<C>>(pool: Pool<C, E>): Promise<number> {
   const marked = await pool.registry.mutex.runExclusive(() => {
@@ -69,13 +70,17 @@ export async function renewConnections<C, E extends PoolEntry<C>>(pool: Pool<C, 
   });
   // Idle ones: replace one at a time per free slot, so capacity never drops while there is room.
   const idle = marked.filter((e) => e.state === 'idle');
+  let kept = 0;
   const replaceOne = async (old: E): Promise<void> => {
     if (old.state !== 'idle') return; // handed out meanwhile: replaced on release
     if (pool.registry.occupied < pool.options.max) {
       const fresh = await pool.startOpen();
       if (fresh === undefined) {
         // No replacement (the server refused it): keep the old one serving rather than lose capacity.
-        if (old.retire && old.retireReason === 'renewed') old.retire = false;
+        if (old.retire && old.retireReason === 'renewed') {
+          old.retire = false;
+          kept++;
+        }
         return;
       }
       if (old.state === 'idle') pool.softEvict(old, 'renewed');
@@ -93,5 +98,5 @@ export async function renewConnections<C, E extends PoolEntry<C>>(pool: Pool<C, 
     }),
   );
   pool.pump();
-  return marked.length;
+  return marked.length - kept;
 }
