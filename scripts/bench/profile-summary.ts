@@ -1,6 +1,8 @@
 /**
  * Summarises a V8 CPU profile (`node --cpu-prof`): the top functions by self time, attributed to
- * file:function, and the self time per area (this library, each package, Node internals, GC).
+ * file:function, and the self time per area (this library, each package, Node internals, GC); then
+ * the same with Node internals and native code charged to their nearest caller in a library, a
+ * package or the harness (a socket write counts for pg, a clock read for whoever read the clock).
  *
  *   npx ts-node --transpile-only scripts/bench/profile-summary.ts FILE.cpuprofile \
  *     [--top 20] [--from-us T0 --to-us T1] [--per QUERIES]
@@ -73,10 +75,28 @@ function pad(text: string, width: number, right = false): string {
   return right ? text.padStart(width) : text.padEnd(width);
 }
 
+/** The key a frame is listed under: `file:function` (anonymous ones with their line). */
+function frameKey(frame: CallFrame): string {
+  const file = shortFile(frame.url);
+  const name = frame.functionName || '(anonymous)';
+  return file === '' ? name : `${file}:${name}${frame.functionName ? '' : `@${frame.lineNumber + 1}`}`;
+}
+
+function frameArea(frame: CallFrame): string {
+  return areaOf(shortFile(frame.url), frame.functionName);
+}
+
+/** Areas whose time is charged to their caller in the "charged" view. */
+const PLUMBING = new Set(['native / builtins', 'node internals']);
+
 export function summariseProfile(profile: CpuProfile, options: SummaryOptions = {}): string {
   const top = options.top ?? 20;
   const byId = new Map<number, ProfileNode>();
-  for (const node of profile.nodes) byId.set(node.id, node);
+  const parentOf = new Map<number, number>();
+  for (const node of profile.nodes) {
+    byId.set(node.id, node);
+    for (const child of node.children ?? []) parentOf.set(child, node.id);
+  }
   const selfUs = new Map<number, number>();
   let time = profile.startTime;
   let windowUs = 0;
@@ -95,44 +115,79 @@ export function summariseProfile(profile: CpuProfile, options: SummaryOptions = 
     lastUs = Math.max(lastUs, time);
   }
 
-  const byFunction = new Map<string, { us: number; area: string }>();
-  const byArea = new Map<string, number>();
+  /**
+   * The frame that pays for node `id` in the charged view: itself, or — for Node internals and
+   * native code — the nearest caller in this library, a package or the harness (so a socket write
+   * is charged to pg, a clock read to whoever read the clock).
+   */
+  const payer = (id: number): ProfileNode => {
+    let node = byId.get(id) as ProfileNode;
+    for (let up = node; PLUMBING.has(frameArea(up.callFrame)); ) {
+      const parent = parentOf.get(up.id);
+      if (parent === undefined) break;
+      up = byId.get(parent) as ProfileNode;
+      const area = frameArea(up.callFrame);
+      if (!PLUMBING.has(area)) {
+        if (!area.startsWith('(')) node = up;
+        break;
+      }
+    }
+    return node;
+  };
+
+  type Tally = Map<string, { us: number; area: string }>;
+  const add = (tally: Tally, key: string, area: string, us: number): void => {
+    const entry = tally.get(key) ?? { us: 0, area };
+    entry.us += us;
+    tally.set(key, entry);
+  };
+  const byFunction: Tally = new Map();
+  const byArea: Tally = new Map();
+  const chargedFunction: Tally = new Map();
+  const chargedArea: Tally = new Map();
   for (const [id, us] of selfUs) {
     const frame = (byId.get(id) as ProfileNode).callFrame;
-    const file = shortFile(frame.url);
-    const name = frame.functionName || '(anonymous)';
-    const key = file === '' ? name : `${file}:${name}${frame.functionName ? '' : `@${frame.lineNumber + 1}`}`;
-    const area = areaOf(file, frame.functionName);
-    const entry = byFunction.get(key) ?? { us: 0, area };
-    entry.us += us;
-    byFunction.set(key, entry);
-    byArea.set(area, (byArea.get(area) ?? 0) + us);
+    const area = frameArea(frame);
+    add(byFunction, frameKey(frame), area, us);
+    add(byArea, area, area, us);
+    const paying = payer(id).callFrame;
+    const payingArea = frameArea(paying);
+    add(chargedFunction, frameKey(paying), payingArea, us);
+    add(chargedArea, payingArea, payingArea, us);
   }
-  const idleUs = byArea.get('(idle)') ?? 0;
+  const idleUs = byArea.get('(idle)')?.us ?? 0;
   const busyUs = windowUs - idleUs;
   const per = options.per;
   const lines: string[] = [];
-  const perOp = (us: number): string => (per ? pad((us / per).toFixed(3), 10, true) : '');
-  const header = (first: string): string => `${pad('self ms', 10, true)} ${pad('% busy', 7, true)}${per ? pad('µs/op', 10, true) : ''}  ${first}`;
+  const row = (key: string, us: number): string =>
+    `${pad((us / 1000).toFixed(1), 10, true)} ${pad(((us / busyUs) * 100).toFixed(1), 7, true)}${per ? pad((us / per).toFixed(3), 10, true) : ''}  ${key}`;
+  const header = (first: string): string => `${pad('ms', 10, true)} ${pad('% busy', 7, true)}${per ? pad('µs/op', 10, true) : ''}  ${first}`;
+  const section = (title: string, tally: Tally, filter: (area: string) => boolean, limit: number): void => {
+    const ranked = [...tally.entries()].filter(([, v]) => filter(v.area)).sort((a, b) => b[1].us - a[1].us);
+    if (ranked.length === 0) return;
+    lines.push('');
+    lines.push(title);
+    lines.push(header(tally === byArea || tally === chargedArea ? 'area' : 'function'));
+    for (const [key, v] of ranked.slice(0, limit)) lines.push(row(key, v.us));
+  };
   lines.push(
     `window: ${(windowUs / 1000).toFixed(0)} ms of samples (${Number.isFinite(firstUs) ? ((lastUs - firstUs) / 1000).toFixed(0) : 0} ms span), ` +
-      `busy (not idle): ${(busyUs / 1000).toFixed(0)} ms${per ? `, ${per.toLocaleString('en-US')} operations, ${(busyUs / per).toFixed(2)} µs busy CPU per operation` : ''}`,
+      `busy (not idle): ${(busyUs / 1000).toFixed(0)} ms${per ? `, ${per.toLocaleString('en-US')} operations, ${(busyUs / per).toFixed(2)} µs busy per operation` : ''}`,
   );
+  const notIdle = (area: string): boolean => area !== '(idle)';
+  const own = (area: string): boolean => area === 'this library (lib/)';
+  section(`Top ${top} functions by self time (idle excluded):`, byFunction, notIdle, top);
+  section('Self time by area:', byArea, notIdle, top);
+  section(
+    `Top ${top} functions, with Node internals and native code charged to their nearest caller in a library, package or the harness:`,
+    chargedFunction,
+    notIdle,
+    top,
+  );
+  section('Charged time by area:', chargedArea, notIdle, top);
+  section(`This library's functions, charged (top ${top}):`, chargedFunction, own, top);
   lines.push('');
-  lines.push(`Top ${top} functions by self time (idle excluded):`);
-  lines.push(header('function'));
-  const ranked = [...byFunction.entries()].filter(([, v]) => v.area !== '(idle)').sort((a, b) => b[1].us - a[1].us).slice(0, top);
-  for (const [key, v] of ranked) {
-    lines.push(`${pad((v.us / 1000).toFixed(1), 10, true)} ${pad(((v.us / busyUs) * 100).toFixed(1), 7, true)}${perOp(v.us)}  ${key}`);
-  }
-  lines.push('');
-  lines.push('Self time by area:');
-  lines.push(header('area'));
-  for (const [area, us] of [...byArea.entries()].sort((a, b) => b[1] - a[1])) {
-    if (area === '(idle)') continue;
-    lines.push(`${pad((us / 1000).toFixed(1), 10, true)} ${pad(((us / busyUs) * 100).toFixed(1), 7, true)}${perOp(us)}  ${area}`);
-  }
-  lines.push(`${pad((idleUs / 1000).toFixed(1), 10, true)} ${pad('', 7)}${per ? pad('', 10) : ''}  (idle: waiting for the network)`);
+  lines.push(`idle (waiting for the network): ${(idleUs / 1000).toFixed(1)} ms`);
   return lines.join('\n');
 }
 
