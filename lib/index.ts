@@ -3,7 +3,8 @@
  * Public exports only.
  */
 export { getConnectionInstance, closeConnectionInstance } from './instance';
-export { ConnectionManager, type GetConnectionOptions } from './manager';
+export { ConnectionManager, type GetConnectionOptions, type ManagerPoolStats, type ReplicaPoolStats } from './manager';
+export { classifyStatement, type StatementClass } from './routing/classify';
 export type { PooledConnection, Row } from './driver/pooled-connection';
 export type { PoolStats, PoolCounters, WaitStats, ConnectionStats } from './pool/stats';
 export { ConnectionManagerError, isConnectionManagerError, type ErrorCode } from './errors';
@@ -12,10 +13,14 @@ export {
   configFromEnvironment,
   DEFAULT_POOL_OPTIONS,
   DEFAULT_RETRY_OPTIONS,
+  DEFAULT_ROUTING_OPTIONS,
   ENVIRONMENT_VARIABLES,
   type ConnectionManagerConfig,
   type PoolOptions,
   type RetryOptions,
+  type ReplicaConfig,
+  type RoutingOptions,
+  type RoutingStrategy,
   type LogLevel,
   type KnexPassthroughOptions,
   type ResolvedConfig,

@@ -1,56 +1,78 @@
 /**
- * The connection manager: owns the pool of physical connections, the knex instance whose pool it
- * is, and the admin triggers. One per process (see instance.ts).
+ * The connection manager: owns the primary's pool and one pool per read replica, the knex
+ * instances drawing from them, the read/write router, and the admin triggers. One per process
+ * (see instance.ts).
  */
 import type { Knex } from 'knex';
-import type { Client as PgClient } from 'pg';
+import type { Client as PgClient, QueryResult } from 'pg';
 import type { Logger } from 'winston';
-import { ConnectionManagerError } from './errors';
+import { ConnectionManagerError, isConnectionManagerError } from './errors';
 import { createManagerLogger } from './logger';
 import type { ResolvedConfig } from './options';
 import { systemClock, type Clock } from './pool/clock';
-import type { Connector } from './pool/connector';
 import { expireConnections, renewConnections, resetPool } from './pool/eviction';
-import { Pool, type AcquireOptions } from './pool/pool';
+import type { AcquireOptions, Pool } from './pool/pool';
 import type { PoolStats } from './pool/stats';
-import { bindKnex, createKnex, ManagerPoolAdapter } from './driver/knex-adapter';
-import { PgConnector } from './driver/pg-connector';
-import { PgPooledConnection, type PooledConnection } from './driver/pooled-connection';
+import { createKnex, LeasingPoolAdapter } from './driver/knex-adapter';
+import { createPgPool, driverSettings, type ConnectorFactory, type PgPool } from './driver/pg-pool';
+import type { PgPooledConnection, PooledConnection, Row } from './driver/pooled-connection';
+import { classifyStatement } from './routing/classify';
+import { ReplicaHealthMonitor } from './routing/health';
+import { ReadYourWrites } from './routing/read-your-writes';
+import { Router, type ReplicaState } from './routing/router';
 
 /** Options of `getConnection()` and `withConnection()`. */
-export type GetConnectionOptions = AcquireOptions;
+export interface GetConnectionOptions extends AcquireOptions {
+  /**
+   * `'read'` leases from a healthy replica (the primary when none is, or right after a write in
+   * the same async context); `'write'` or no intent leases from the primary.
+   */
+  intent?: 'read' | 'write';
+}
+
+/** A replica's pool statistics plus its health. */
+export interface ReplicaPoolStats extends PoolStats {
+  /** In rotation for reads. */
+  healthy: boolean;
+  /** Replay lag at the last health check, in milliseconds (null when unknown). */
+  lagMs: number | null;
+  /** Times it went out of or back into rotation. */
+  healthChanges: number;
+  /** Why it is out of rotation, if it is. */
+  unhealthyReason?: string;
+}
+
+/** The primary's pool statistics (top level) plus, with replicas configured, each replica's. */
+export interface ManagerPoolStats extends PoolStats {
+  replicas?: Record<string, ReplicaPoolStats>;
+}
 
 /** Replaceable parts, for tests. */
 export interface ManagerDependencies {
   clock?: Clock;
   /** Replaces the PostgreSQL connector (tests with gated fake connections). */
-  connector?: (knexClient: Knex.Client, logger: Logger) => Connector<PgClient>;
+  connector?: ConnectorFactory;
 }
 
-/** Connection settings handed to node-postgres, with the manager's defaults filled in. */
-function driverSettings(config: ResolvedConfig): Record<string, unknown> {
-  const base: Record<string, unknown> =
-    typeof config.connection === 'string' ? { connectionString: config.connection } : { ...config.connection };
-  // pg gives up on a connect after this long (the pool also bounds the whole open).
-  base.connectionTimeoutMillis ??= config.pool.createTimeoutMs;
-  // TCP keepalive lets the kernel notice a peer that vanished without closing the socket.
-  base.keepAlive ??= true;
-  // Visible in pg_stat_activity, so operators can tell the manager's sessions apart.
-  base.application_name ??= 'knex-connection-manager';
-  if (typeof config.connection === 'object' && config.connection.password !== undefined) {
-    Object.defineProperty(base, 'password', { value: config.connection.password, enumerable: false, writable: true });
-  }
-  return base;
-}
+type PgEntryPool = Pool<PgClient, PgPooledConnection>;
 
 /** The process-wide PostgreSQL connection manager. Create it with `getConnectionInstance()`. */
 export class ConnectionManager {
-  /** A knex instance whose pool is this manager: every query checks a connection out and back in here. */
+  /** A knex instance whose pool is the primary's: every query checks a connection out and back in here. */
   readonly knex: Knex;
+  /**
+   * A knex instance for reads: each query runs on a healthy replica (the primary when none is, or
+   * right after a write in the same async context). Its transactions run on the primary. Without
+   * replicas it reads from the primary.
+   */
+  readonly readKnex: Knex;
   /** The validated configuration this manager was created from. */
   readonly config: ResolvedConfig;
 
-  private readonly pool: Pool<PgClient, PgPooledConnection>;
+  private readonly primary: PgPool;
+  private readonly router: Router;
+  private readonly health: ReplicaHealthMonitor | undefined;
+  private readonly readYourWrites: ReadYourWrites;
   private readonly clock: Clock;
   private readonly log: Logger;
   private closing: Promise<void> | undefined;
@@ -60,29 +82,65 @@ export class ConnectionManager {
     this.config = config;
     this.clock = dependencies.clock ?? systemClock;
     this.log = createManagerLogger(config.logger);
-    const adapter = new ManagerPoolAdapter();
-    this.knex = createKnex(adapter, driverSettings(config), config.knex);
-    const connector = dependencies.connector?.(this.knex.client, this.log) ?? new PgConnector(this.knex.client, this.log);
-    this.pool = new Pool<PgClient, PgPooledConnection>({
-      name: 'primary',
-      options: config.pool,
-      retry: config.retry,
-      connector,
-      clock: this.clock,
-      logger: this.log,
-      createEntry: (owner) => new PgPooledConnection(owner, (entry) => bindKnex(entry, this.knex, config.knex)),
+    this.primary = createPgPool('primary', config.connection, config, this.clock, this.log, dependencies.connector);
+    this.knex = this.primary.knex;
+    const replicas: ReplicaState[] = config.replicas.map((r) => ({
+      name: r.name,
+      weight: r.weight,
+      handle: createPgPool(r.name, r.connection, config, this.clock, this.log.child({ replica: r.name }), dependencies.connector),
+      healthy: false,
+      lagMs: null,
+      reason: 'not checked yet',
+      healthChanges: 0,
+      reads: 0,
+    }));
+    this.router = new Router(replicas, config.routing.strategy, this.log);
+    this.readYourWrites = new ReadYourWrites(config.routing.readYourWritesMs, this.clock);
+    if (replicas.length > 0) {
+      this.health = new ReplicaHealthMonitor(
+        this.router,
+        { intervalMs: config.routing.healthCheckIntervalMs, maxLagMs: config.routing.maxReplicaLagMs, timeoutMs: config.pool.validationTimeoutMs },
+        this.clock,
+        this.log,
+      );
+    }
+    this.readKnex = this.createReadKnex();
+    this.log.info(
+      `Connection manager started (min: ${config.pool.min}, max: ${config.pool.max}${replicas.length ? `, replicas: ${replicas.map((r) => r.name).join(', ')}` : ''})`,
+    );
+  }
+
+  private createReadKnex(): Knex {
+    if (this.router.replicas.length === 0) return this.knex;
+    const adapter = new LeasingPoolAdapter(
+      () => this.leaseForRead({}),
+      () => undefined,
+      () => 0,
+    );
+    const readKnex = createKnex(adapter, driverSettings(this.config.connection, this.config), this.config.knex);
+    // Transactions may write: they always run on the primary.
+    const primaryKnex = this.knex;
+    Object.defineProperty(readKnex, 'transaction', {
+      value: (...args: Parameters<Knex['transaction']>) => primaryKnex.transaction(...args),
+      configurable: true,
+      writable: true,
     });
-    adapter.attach(this.pool);
-    this.log.info(`Connection manager started (min: ${config.pool.min}, max: ${config.pool.max})`);
+    return readKnex;
+  }
+
+  private get pools(): PgEntryPool[] {
+    return [this.primary.pool, ...this.router.replicas.map((r) => r.handle.pool)];
   }
 
   /**
-   * Resolves once `pool.min` connections are open.
+   * Resolves once `pool.min` connections are open on the primary (and the replicas' first health
+   * check is done; a replica that is down does not fail it).
    * @throws ConnectionManagerError `E_CONNECT` when opening them failed (the pool keeps retrying),
    *   `E_POOL_CLOSED` after `close()`.
    */
-  ready(): Promise<void> {
-    return this.pool.ready();
+  async ready(): Promise<void> {
+    await this.primary.pool.ready();
+    if (this.health) await this.health.firstRound;
   }
 
   /**
@@ -91,21 +149,105 @@ export class ConnectionManager {
    * `close()` (`E_POOL_CLOSED`). Give it back with {@link ConnectionManager.releaseConnection}.
    */
   getConnection(options?: GetConnectionOptions): Promise<PooledConnection> {
-    return this.pool.acquire(options);
+    if (options?.intent === 'read' && this.router.replicas.length > 0) return this.leaseForRead(options);
+    if (options?.intent === 'write') this.readYourWrites.noteWrite();
+    return this.primary.pool.acquire(options);
   }
 
   /**
-   * Gives a connection back. A connection left inside a transaction is rolled back before reuse.
+   * A lease for a read: from the picked replica, or the primary when no replica is healthy, the
+   * caller wrote recently, or the replica cannot lend one in time (it is then taken out of rotation).
+   */
+  private async leaseForRead(options: AcquireOptions): Promise<PgPooledConnection> {
+    const replica = this.readYourWrites.mustReadPrimary() ? undefined : this.router.pick();
+    if (!replica) return this.primary.pool.acquire(options);
+    try {
+      const entry = await replica.handle.pool.acquire(this.replicaAcquireOptions(options));
+      replica.reads++;
+      return entry;
+    } catch (error) {
+      if (isConnectionManagerError(error, 'E_ABORTED') || isConnectionManagerError(error, 'E_POOL_CLOSED') || isConnectionManagerError(error, 'E_INVALID_CONFIG')) throw error;
+      this.router.markUnhealthy(replica, `could not lend a connection: ${error instanceof Error ? error.message : String(error)}`);
+      return this.primary.pool.acquire(options);
+    }
+  }
+
+  /** A replica gets a share of the caller's deadline, so a failing replica leaves time for the primary. */
+  private replicaAcquireOptions(options: AcquireOptions): AcquireOptions {
+    const total = options.timeoutMs ?? this.config.pool.acquireTimeoutMs;
+    return { signal: options.signal, timeoutMs: Math.max(1, Math.min(total / 2, this.config.pool.createTimeoutMs)) };
+  }
+
+  /**
+   * Runs one statement where it belongs: plain reads on a replica (see docs/routing.md for the
+   * rules), everything else on the primary. A read that fails on a replica because of the replica
+   * (connection lost, server shutting down, read-only error) is retried once on the primary.
+   * Without replicas every statement runs on the primary.
+   */
+  async query<R extends Row = Row>(sql: string, bindings?: readonly unknown[], options?: AcquireOptions): Promise<QueryResult<R>> {
+    if (this.router.replicas.length > 0) {
+      const target = classifyStatement(sql).target;
+      if (target === 'replica') {
+        const entry = await this.leaseForRead(options ?? {});
+        const pool = entry.owner as PgEntryPool;
+        if (pool !== this.primary.pool) {
+          try {
+            return await entry.query<R>(sql, bindings);
+          } catch (error) {
+            if (!isReplicaFault(error)) throw error;
+            // A read-only error (25006) says the statement writes (a function the classifier does
+            // not know), not that the replica is unwell: it stays in rotation.
+            const replica = isReadOnlyViolation(error) ? undefined : this.router.replicas.find((r) => r.handle.pool === pool);
+            if (replica) this.router.markUnhealthy(replica, `a read failed: ${error instanceof Error ? error.message : String(error)}`);
+          } finally {
+            if (entry.state === 'inUse') pool.release(entry);
+          }
+          return this.runOnPrimary<R>(sql, bindings, options);
+        }
+        try {
+          return await entry.query<R>(sql, bindings);
+        } finally {
+          if (entry.state === 'inUse') pool.release(entry);
+        }
+      }
+      this.readYourWrites.noteWrite();
+    }
+    return this.runOnPrimary<R>(sql, bindings, options);
+  }
+
+  private async runOnPrimary<R extends Row>(sql: string, bindings: readonly unknown[] | undefined, options?: AcquireOptions): Promise<QueryResult<R>> {
+    const entry = await this.primary.pool.acquire(options);
+    try {
+      return await entry.query<R>(sql, bindings);
+    } finally {
+      if (entry.state === 'inUse') this.primary.pool.release(entry);
+    }
+  }
+
+  /**
+   * Gives a connection back (to whichever pool lent it). A connection left inside a transaction is
+   * rolled back before reuse.
    * @throws ConnectionManagerError `E_NOT_CHECKED_OUT` when it is not checked out from this manager
    *   (released twice, or from another manager).
    */
   releaseConnection(connection: PooledConnection): Promise<void> {
     try {
-      this.pool.release(connection as PgPooledConnection);
+      if (typeof connection !== 'object' || connection === null) {
+        throw new ConnectionManagerError('E_NOT_CHECKED_OUT', `releaseConnection() expects a connection from getConnection(), got ${connection === null ? 'null' : typeof connection}.`);
+      }
+      this.poolOf(connection).release(connection as PgPooledConnection);
       return Promise.resolve();
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /** The pool that lent `connection`; the primary's for foreign objects (which it then refuses). */
+  private poolOf(connection: PooledConnection): PgEntryPool {
+    const owner = (connection as Partial<PgPooledConnection>).owner;
+    if (owner === this.primary.pool) return this.primary.pool;
+    for (const r of this.router.replicas) if (owner === r.handle.pool) return r.handle.pool;
+    return this.primary.pool;
   }
 
   /** Runs `fn` with a checked-out connection and always releases it, whatever `fn` does. */
@@ -116,13 +258,26 @@ export class ConnectionManager {
       return await fn(connection);
     } finally {
       // Skip the release if `fn` already released it (and it may since have gone to someone else).
-      if (connection.state === 'inUse' && connection.leases === lease) this.pool.release(connection);
+      if (connection.state === 'inUse' && connection.leases === lease) this.poolOf(connection).release(connection);
     }
   }
 
-  /** A consistent snapshot of the pool. */
-  getPoolStats(): PoolStats {
-    return this.pool.stats();
+  /** A consistent snapshot of the primary's pool, plus each replica's when replicas are configured. */
+  getPoolStats(): ManagerPoolStats {
+    const stats: ManagerPoolStats = this.primary.pool.stats();
+    if (this.router.replicas.length > 0) {
+      stats.replicas = {};
+      for (const r of this.router.replicas) {
+        stats.replicas[r.name] = {
+          ...r.handle.pool.stats(),
+          healthy: r.healthy,
+          lagMs: r.lagMs,
+          healthChanges: r.healthChanges,
+          ...(r.reason === undefined ? {} : { unhealthyReason: r.reason }),
+        };
+      }
+    }
+    return stats;
   }
 
   /**
@@ -130,41 +285,50 @@ export class ConnectionManager {
    * `pool.validationTimeoutMs`. Never throws.
    */
   async isConnectionValid(connection: PooledConnection): Promise<boolean> {
-    if (!this.pool.owns(connection)) return false;
-    return this.pool.validate(connection);
+    try {
+      const pool = this.poolOf(connection);
+      // Only the holder of a lease may check it: a released connection may be someone else's now.
+      if (!pool.owns(connection) || (connection as PgPooledConnection).state !== 'inUse') return false;
+      return await pool.validate(connection as PgPooledConnection);
+    } catch {
+      return false;
+    }
   }
 
   /**
    * Closes every idle connection now and every checked-out one when it is released, then refills
-   * to `pool.min` with new connections. Requests during the reset are served from new connections.
+   * to `pool.min` with new connections; on every pool. Requests during the reset are served from
+   * new connections.
    */
   async resetPool(): Promise<void> {
     this.assertOpen();
-    const evicted = await resetPool(this.pool);
-    this.log.info(`Pool reset: ${evicted} connection(s) evicted, refilled to ${this.pool.registry.openCount}`);
+    const evicted = await Promise.all(this.pools.map((pool) => resetPool(pool)));
+    this.log.info(`Pool reset: ${sum(evicted)} connection(s) evicted, refilled to ${this.primary.pool.registry.openCount}`);
   }
 
   /**
-   * Runs the expiry sweep now: connections past `pool.maxLifetimeMs` are retired (idle ones now,
-   * checked-out ones on release), idle ones past `pool.idleTimeoutMs` closed down to `pool.min`.
+   * Runs the expiry sweep now on every pool: connections past `pool.maxLifetimeMs` are retired
+   * (idle ones now, checked-out ones on release), idle ones past `pool.idleTimeoutMs` closed down
+   * to `pool.min`.
    * @returns the number of connections retired.
    */
   async triggerExpireConnections(): Promise<number> {
     this.assertOpen();
-    const retired = await expireConnections(this.pool, this.clock);
+    const retired = sum(await Promise.all(this.pools.map((pool) => expireConnections(pool, this.clock))));
     this.log.info(`Expiry sweep: ${retired} connection(s) retired`);
     return retired;
   }
 
   /**
-   * Replaces every connection with a fresh one without lowering capacity (checked-out ones when
-   * released). For password rotation, DNS failover, or after a primary switch-over.
+   * Replaces every connection of every pool with a fresh one without lowering capacity
+   * (checked-out ones when released). For password rotation, DNS failover, or after a primary
+   * switch-over.
    * @returns the number of connections replaced.
    */
   async triggerRenewConnections(): Promise<number> {
     this.assertOpen();
-    const renewed = await renewConnections(this.pool);
-    this.log.info(`Renewal: ${renewed} connection(s) being replaced`);
+    const renewed = sum(await Promise.all(this.pools.map((pool) => renewConnections(pool))));
+    this.log.info(`Renewal: ${renewed} connection(s) replaced`);
     return renewed;
   }
 
@@ -178,7 +342,7 @@ export class ConnectionManager {
    * when released (or by force after `pool.closeTimeoutMs`). Resolves when no server session is left.
    */
   close(): Promise<void> {
-    this.closing ??= this.pool.close();
+    this.closing ??= Promise.all([this.health?.stop(), ...this.pools.map((pool) => pool.close())]).then(() => undefined);
     return this.closing;
   }
 
@@ -187,4 +351,27 @@ export class ConnectionManager {
       throw new ConnectionManagerError('E_POOL_CLOSED', 'The connection manager is closed. Call getConnectionInstance() again to create a new one.');
     }
   }
+}
+
+function sum(values: number[]): number {
+  return values.reduce((a, b) => a + b, 0);
+}
+
+/** `25006 read_only_sql_transaction`: a write reached a read-only server. */
+function isReadOnlyViolation(error: unknown): boolean {
+  return (error as { code?: unknown } | undefined)?.code === '25006';
+}
+
+/**
+ * Errors that say the replica, not the statement, is at fault: a lost connection, a server
+ * shutting down or starting, or a write reaching a read-only server (25006). Reads are safe to
+ * repeat on the primary after these.
+ */
+function isReplicaFault(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string') {
+    if (code === '25006' || code.startsWith('08') || code.startsWith('57P') || code === '53300') return true;
+    if (/^E[A-Z]+$/.test(code)) return true; // ECONNRESET, EPIPE, ...
+  }
+  return error instanceof Error && /Connection terminated|connection ended|not queryable/i.test(error.message);
 }

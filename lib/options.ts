@@ -48,6 +48,31 @@ export interface RetryOptions {
   maxDelayMs?: number;
 }
 
+/** A read replica (a hot standby) that read-only work can be routed to. */
+export interface ReplicaConfig {
+  /** Unique name, used in stats, logs and metrics. */
+  name: string;
+  /** Its connection string or pg connection object. */
+  connection: string | Knex.PgConnectionConfig;
+  /** Relative share of reads under the `random` strategy. Default 1. */
+  weight?: number;
+}
+
+/** How reads are spread over replicas. */
+export type RoutingStrategy = 'round-robin' | 'least-busy' | 'random';
+
+/** Read/write splitting. Only used when `replicas` are configured. */
+export interface RoutingOptions {
+  /** How a replica is picked for a read. Default `'round-robin'`. */
+  strategy?: RoutingStrategy;
+  /** A replica whose replay lag exceeds this is taken out of rotation. `0` disables. Default 10000. */
+  maxReplicaLagMs?: number;
+  /** After a write, reads in the same async context go to the primary for this long. `0` disables. Default 1000. */
+  readYourWritesMs?: number;
+  /** How often each replica's health and lag are checked. Default 1000. */
+  healthCheckIntervalMs?: number;
+}
+
 /** Knex options passed through to the `knex` instance (everything but what the manager owns). */
 export type KnexPassthroughOptions = Omit<Knex.Config, 'client' | 'connection' | 'pool' | 'connectionPool'>;
 
@@ -63,6 +88,10 @@ export interface ConnectionManagerConfig {
   logger?: Logger | { level: LogLevel };
   /** Extra knex options (for example `searchPath`, `debug`, `postProcessResponse`). */
   knex?: KnexPassthroughOptions;
+  /** Read replicas; each gets its own pool with the same limits. */
+  replicas?: ReplicaConfig[];
+  /** Read/write splitting over `replicas`. */
+  routing?: RoutingOptions;
 }
 
 /** Pool options with every default filled in. */
@@ -77,6 +106,8 @@ export interface ResolvedConfig {
   retry: ResolvedRetryOptions;
   logger: Logger | { level: LogLevel };
   knex: KnexPassthroughOptions;
+  replicas: Array<Required<ReplicaConfig>>;
+  routing: Required<RoutingOptions>;
 }
 
 /** The defaults, documented in docs/options.md. */
@@ -101,9 +132,17 @@ export const DEFAULT_RETRY_OPTIONS: Readonly<ResolvedRetryOptions> = Object.free
   maxDelayMs: 500,
 });
 
-const TOP_LEVEL_KEYS = ['connection', 'pool', 'retry', 'logger', 'knex'] as const;
+export const DEFAULT_ROUTING_OPTIONS: Readonly<Required<RoutingOptions>> = Object.freeze({
+  strategy: 'round-robin',
+  maxReplicaLagMs: 10_000,
+  readYourWritesMs: 1_000,
+  healthCheckIntervalMs: 1_000,
+});
+
+const TOP_LEVEL_KEYS = ['connection', 'pool', 'retry', 'logger', 'knex', 'replicas', 'routing'] as const;
 /** Options named by the public contract whose features this version does not provide yet. */
-const NOT_YET_SUPPORTED = ['replicas', 'routing', 'admin'] as const;
+const NOT_YET_SUPPORTED = ['admin'] as const;
+const STRATEGIES: readonly RoutingStrategy[] = ['round-robin', 'least-busy', 'random'];
 const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'];
 
 /** The `KCM_*` environment variables read when `getConnectionInstance()` is called without config. */
@@ -140,6 +179,9 @@ function rejectUnknownKeys(section: string, value: Record<string, unknown>, allo
   }
 }
 
+/** Node's timers take at most 2^31-1 ms; longer delays fire immediately. */
+const MAX_MS = 2_147_483_647;
+
 interface NumberRule {
   /** Smallest allowed value. */
   min: number;
@@ -156,6 +198,10 @@ function checkNumber(name: string, value: unknown, rule: NumberRule): number {
     throw invalidConfig(name, `expected a number (${rule.unit}), got ${describe(value)}`, `Set "${name}" to a number >= ${rule.min}.`);
   }
   if (value === Number.POSITIVE_INFINITY && rule.infinite) return value;
+  const max = rule.unit.startsWith('milliseconds') ? MAX_MS : Number.MAX_SAFE_INTEGER;
+  if (value > max) {
+    throw invalidConfig(name, `${value} is larger than the longest timer Node supports (${max} ms, about 24.8 days)`, `Set "${name}" to at most ${max}, or 0 where that disables it.`);
+  }
   if (!Number.isFinite(value) || value < rule.min || (rule.integer && !Number.isInteger(value))) {
     const kind = rule.integer ? 'a whole number' : 'a number';
     throw invalidConfig(
@@ -270,7 +316,55 @@ export function resolveOptions(config: unknown): ResolvedConfig {
     }
     knexOptions = config.knex as KnexPassthroughOptions;
   }
-  return { connection, pool, retry, logger, knex: knexOptions };
+  const replicas = resolveReplicas(config.replicas);
+  const routing = resolveRouting(config.routing);
+  return { connection, pool, retry, logger, knex: knexOptions, replicas, routing };
+}
+
+function resolveReplicas(value: unknown): Array<Required<ReplicaConfig>> {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) {
+    throw invalidConfig('replicas', `expected an array, got ${describe(value)}`, 'Pass replicas: [{ name, connection, weight? }].');
+  }
+  const names = new Set<string>();
+  return value.map((item: unknown, index) => {
+    const at = `replicas[${index}]`;
+    if (!isPlainObject(item)) throw invalidConfig(at, `expected an object, got ${describe(item)}`, 'Pass { name, connection, weight? }.');
+    rejectUnknownKeys(at, item, ['name', 'connection', 'weight']);
+    if (typeof item.name !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(item.name)) {
+      throw invalidConfig(`${at}.name`, `expected 1-64 letters, digits, "_", "-" or ".", got ${describe(item.name)}`, 'Give each replica a short unique name such as "replica-1".');
+    }
+    if (names.has(item.name) || item.name === 'primary') {
+      throw invalidConfig(`${at}.name`, `the name "${item.name}" is ${item.name === 'primary' ? 'reserved' : 'used twice'}`, 'Give each replica a unique name other than "primary".');
+    }
+    names.add(item.name);
+    let connection: string | Knex.PgConnectionConfig;
+    try {
+      connection = resolveConnection(item.connection);
+    } catch {
+      throw invalidConfig(`${at}.connection`, `expected a connection string or object, got ${describe(item.connection)}`, 'Pass the replica\'s URL, e.g. postgres://user@replica-host:5432/db.');
+    }
+    const weight = item.weight === undefined ? 1 : checkNumber(`${at}.weight`, item.weight, { min: 0, integer: false, unit: 'relative share' });
+    return { name: item.name, connection, weight };
+  });
+}
+
+function resolveRouting(value: unknown): Required<RoutingOptions> {
+  if (value === undefined) return { ...DEFAULT_ROUTING_OPTIONS };
+  if (!isPlainObject(value)) throw invalidConfig('routing', `expected an object, got ${describe(value)}`, 'Pass routing: { strategy?, maxReplicaLagMs?, readYourWritesMs?, healthCheckIntervalMs? }.');
+  rejectUnknownKeys('routing', value, ['strategy', 'maxReplicaLagMs', 'readYourWritesMs', 'healthCheckIntervalMs']);
+  const out: Required<RoutingOptions> = { ...DEFAULT_ROUTING_OPTIONS };
+  if (value.strategy !== undefined) {
+    if (typeof value.strategy !== 'string' || !(STRATEGIES as readonly string[]).includes(value.strategy)) {
+      throw invalidConfig('routing.strategy', `expected one of ${STRATEGIES.join(', ')}, got ${describe(value.strategy)}`, 'Set routing.strategy to "round-robin", "least-busy" or "random".');
+    }
+    out.strategy = value.strategy as RoutingStrategy;
+  }
+  const ms = { min: 0, integer: false, unit: 'milliseconds' };
+  if (value.maxReplicaLagMs !== undefined) out.maxReplicaLagMs = checkNumber('routing.maxReplicaLagMs', value.maxReplicaLagMs, { ...ms, unit: 'milliseconds, 0 disables' });
+  if (value.readYourWritesMs !== undefined) out.readYourWritesMs = checkNumber('routing.readYourWritesMs', value.readYourWritesMs, { ...ms, unit: 'milliseconds, 0 disables' });
+  if (value.healthCheckIntervalMs !== undefined) out.healthCheckIntervalMs = checkNumber('routing.healthCheckIntervalMs', value.healthCheckIntervalMs, { ...ms, min: 10 });
+  return out;
 }
 
 function resolveLogger(value: unknown): Logger | { level: LogLevel } {

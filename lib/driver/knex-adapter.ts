@@ -19,24 +19,34 @@ export interface TarnLikePool {
   numPendingCreates(): number;
 }
 
-/** Lends the manager's connections to knex. */
-export class ManagerPoolAdapter implements TarnLikePool {
-  private pool: Pool<PgClient, PgPooledConnection> | undefined;
+/** The counts a tarn-like pool reports (knex only logs them). */
+interface Counts {
+  busyCount: number;
+  idleCount: number;
+  pendingCount: number;
+}
 
-  /** Binds the adapter to its pool (the pool is built after the knex instance that uses it). */
-  attach(pool: Pool<PgClient, PgPooledConnection>): void {
-    this.pool = pool;
-  }
+/**
+ * Lends the manager's connections to knex: `acquire` draws a record from whichever pool `lease`
+ * picks (the primary, or a replica for the read instance) and hands knex its driver client;
+ * `release` gives it back to the pool that owns the record.
+ */
+export class LeasingPoolAdapter implements TarnLikePool {
+  constructor(
+    private readonly lease: () => Promise<PgPooledConnection>,
+    private readonly counts: () => Counts | undefined,
+    private readonly waiting: () => number,
+  ) {}
 
   acquire(): { promise: Promise<PgClient> } {
-    return { promise: (this.pool as Pool<PgClient, PgPooledConnection>).acquire().then(rawOf) };
+    return { promise: this.lease().then(rawOf) };
   }
 
   release(raw: PgClient): boolean {
     const entry = (raw as TaggedClient)[ENTRY];
-    if (!entry || !this.pool) return false;
+    if (!entry) return false;
     try {
-      this.pool.release(entry);
+      (entry.owner as Pool<PgClient, PgPooledConnection>).release(entry);
       return true;
     } catch {
       return false; // not checked out (already released): knex only logs a refused release
@@ -49,19 +59,19 @@ export class ManagerPoolAdapter implements TarnLikePool {
   }
 
   numUsed(): number {
-    return this.pool?.registry.busyCount ?? 0;
+    return this.counts()?.busyCount ?? 0;
   }
 
   numFree(): number {
-    return this.pool?.registry.idleCount ?? 0;
+    return this.counts()?.idleCount ?? 0;
   }
 
   numPendingAcquires(): number {
-    return this.pool?.waiting ?? 0;
+    return this.waiting();
   }
 
   numPendingCreates(): number {
-    return this.pool?.registry.pendingCount ?? 0;
+    return this.counts()?.pendingCount ?? 0;
   }
 }
 

@@ -1,0 +1,74 @@
+/**
+ * Builds one PostgreSQL pool: the knex instance whose dialect client opens its connections (and
+ * whose own pool it is), the connector, and the generic pool of `PgPooledConnection` records.
+ * The manager builds one for the primary and one per read replica, all with the same limits.
+ */
+import type { Knex } from 'knex';
+import type { Client as PgClient } from 'pg';
+import type { Logger } from 'winston';
+import type { ResolvedConfig } from '../options';
+import type { Clock } from '../pool/clock';
+import type { Connector } from '../pool/connector';
+import { Pool } from '../pool/pool';
+import { bindKnex, createKnex, LeasingPoolAdapter } from './knex-adapter';
+import { PgConnector } from './pg-connector';
+import { PgPooledConnection } from './pooled-connection';
+
+/** A pool of PostgreSQL connections and the knex instance that draws from it. */
+export interface PgPool {
+  readonly name: string;
+  readonly pool: Pool<PgClient, PgPooledConnection>;
+  /** knex whose pool is `pool`. */
+  readonly knex: Knex;
+}
+
+/** Makes the PostgreSQL connector for a knex client (replaceable in tests). */
+export type ConnectorFactory = (knexClient: Knex.Client, logger: Logger) => Connector<PgClient>;
+
+/** Connection settings handed to node-postgres, with the manager's defaults filled in. */
+export function driverSettings(connection: ResolvedConfig['connection'], config: ResolvedConfig): Record<string, unknown> {
+  const base: Record<string, unknown> =
+    typeof connection === 'string' ? { connectionString: connection } : { ...connection };
+  // pg gives up on a connect after this long (the pool also bounds the whole open).
+  base.connectionTimeoutMillis ??= config.pool.createTimeoutMs;
+  // TCP keepalive lets the kernel notice a peer that vanished without closing the socket.
+  base.keepAlive ??= true;
+  // Visible in pg_stat_activity, so operators can tell the manager's sessions apart.
+  base.application_name ??= 'knex-connection-manager';
+  if (typeof connection === 'object' && connection.password !== undefined) {
+    // Kept out of JSON.stringify and console.log of the settings.
+    Object.defineProperty(base, 'password', { value: connection.password, enumerable: false, writable: true });
+  }
+  return base;
+}
+
+/** Builds the pool named `name` over `connection`. */
+export function createPgPool(
+  name: string,
+  connection: ResolvedConfig['connection'],
+  config: ResolvedConfig,
+  clock: Clock,
+  logger: Logger,
+  connectorFactory?: ConnectorFactory,
+): PgPool {
+  // The adapter is handed to knex before the pool exists (the pool's connector needs knex's client).
+  const ref: { pool?: Pool<PgClient, PgPooledConnection> } = {};
+  const adapter = new LeasingPoolAdapter(
+    () => (ref.pool as Pool<PgClient, PgPooledConnection>).acquire(),
+    () => ref.pool?.registry,
+    () => ref.pool?.waiting ?? 0,
+  );
+  const knex = createKnex(adapter, driverSettings(connection, config), config.knex);
+  const connector = connectorFactory?.(knex.client, logger) ?? new PgConnector(knex.client, logger);
+  const pool = new Pool<PgClient, PgPooledConnection>({
+    name,
+    options: config.pool,
+    retry: config.retry,
+    connector,
+    clock,
+    logger,
+    createEntry: (owner) => new PgPooledConnection(owner, (entry) => bindKnex(entry, knex, config.knex)),
+  });
+  ref.pool = pool;
+  return { name, pool, knex };
+}

@@ -1,0 +1,39 @@
+/**
+ * Read-your-writes: after a write, reads from the same async context go to the primary for
+ * `readYourWritesMs`, so a caller never reads from a replica that has not replayed its own write.
+ *
+ * The context is an AsyncLocalStorage store entered synchronously by the call that writes, so it
+ * covers the rest of the caller's async function and everything it awaits afterwards (for an HTTP
+ * server: the rest of that request). Work started elsewhere does not see it — see docs/routing.md.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Clock } from '../pool/clock';
+
+interface WriteMark {
+  lastWriteMono: number;
+}
+
+export class ReadYourWrites {
+  private readonly storage = new AsyncLocalStorage<WriteMark>();
+
+  constructor(
+    private readonly windowMs: number,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Records a write in the caller's async context. Must be called synchronously by the caller's call. */
+  noteWrite(): void {
+    if (this.windowMs <= 0) return;
+    const now = this.clock.now();
+    const mark = this.storage.getStore();
+    if (mark) mark.lastWriteMono = now;
+    else this.storage.enterWith({ lastWriteMono: now });
+  }
+
+  /** True when the caller's context wrote within the window, so its reads must see the primary. */
+  mustReadPrimary(): boolean {
+    if (this.windowMs <= 0) return false;
+    const mark = this.storage.getStore();
+    return mark !== undefined && this.clock.now() - mark.lastWriteMono < this.windowMs;
+  }
+}
