@@ -1,0 +1,385 @@
+/**
+ * The admin triggers against a real server: resetPool, triggerExpireConnections,
+ * triggerRenewConnections and isConnectionValid — what each closes, what it returns, that the
+ * pool never drops below what it promises, and that none of them fails a caller, even with 64
+ * workers querying while the triggers run over and over.
+ */
+import winston from 'winston';
+import {
+  closeConnectionInstance,
+  ConnectionManager,
+  getConnectionInstance,
+  resolveOptions,
+  type ConnectionManagerConfig,
+  type PooledConnection,
+  type PoolStats,
+} from '../../lib';
+import { SystemClock } from '../../lib/pool/clock';
+import { countBackends, testDatabaseUrl, withAdminClient } from '../helpers/database';
+import { FaultProxy } from '../helpers/fault-proxy';
+import { until } from '../helpers/poll';
+
+const url = testDatabaseUrl();
+const silent = winston.createLogger({ silent: true });
+
+/** Managers built directly (with a skewed clock) rather than through the singleton. */
+const direct: ConnectionManager[] = [];
+let proxy: FaultProxy | undefined;
+
+afterEach(async () => {
+  await closeConnectionInstance();
+  await Promise.all(direct.splice(0).map((m) => m.close()));
+  await proxy?.close();
+  proxy = undefined;
+});
+
+function config(appName: string, pool: ConnectionManagerConfig['pool']): ConnectionManagerConfig {
+  return { connection: { connectionString: url, application_name: appName }, pool, logger: silent };
+}
+
+/**
+ * The real clock with an adjustable offset on its readings (timers stay real): lets a test make
+ * connections hours old without waiting, while keeping the housekeeping timer far away.
+ */
+class SkewedClock extends SystemClock {
+  offsetMs = 0;
+  override now(): number {
+    return super.now() + this.offsetMs;
+  }
+  override wallNow(): number {
+    return super.wallNow() + this.offsetMs;
+  }
+  override wallNowNs(): bigint {
+    return super.wallNowNs() + BigInt(Math.round(this.offsetMs)) * 1_000_000n;
+  }
+}
+
+/** The N of `conn_<N>_<ns>`. */
+function seq(id: string): number {
+  const match = /^conn_(\d+)_\d+$/.exec(id);
+  if (!match) throw new Error(`unexpected connection id ${id}`);
+  return Number(match[1]);
+}
+
+function ids(stats: PoolStats): string[] {
+  return stats.connections.map((c) => c.id);
+}
+
+/** The documented invariants of a stats snapshot; throws with the snapshot when one is broken. */
+function checkInvariants(stats: PoolStats): PoolStats {
+  const ok =
+    stats.total === stats.idle + stats.inUse &&
+    stats.total + stats.pending <= stats.max &&
+    stats.connections.length === stats.total;
+  if (!ok) {
+    const { connections, ...rest } = stats;
+    throw new Error(`pool invariants broken: ${JSON.stringify({ ...rest, ids: connections.map((c) => c.id) })}`);
+  }
+  return stats;
+}
+
+async function pidOf(conn: PooledConnection): Promise<number> {
+  return (await conn.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0].pid;
+}
+
+function sessionExists(pid: number): Promise<boolean> {
+  return withAdminClient(url, async (client) => {
+    const { rows } = await client.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid]);
+    return rows.length > 0;
+  });
+}
+
+/** Samples `fn` on every event-loop turn until the returned stop function is called. */
+function sampleWhile(fn: () => void): () => Promise<void> {
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      fn();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  })();
+  return async () => {
+    running = false;
+    await loop;
+  };
+}
+
+describe('resetPool', () => {
+  test('closes every connection, refills to min with new ones, and closes a checked-out one on release', async () => {
+    const appName = 'kcm-triggers-reset';
+    const manager = getConnectionInstance(config(appName, { min: 2, max: 4 }));
+    await manager.ready();
+    const held = await manager.getConnection();
+    const heldPid = await pidOf(held);
+    const before = ids(manager.getPoolStats());
+    const highest = Math.max(...before.map(seq));
+
+    await manager.resetPool();
+
+    const during = checkInvariants(manager.getPoolStats());
+    expect(during.total).toBeGreaterThanOrEqual(2);
+    // Only the checked-out connection survives, until it is released; it still works meanwhile.
+    expect(during.connections.filter((c) => before.includes(c.id)).map((c) => c.id)).toEqual([held.id]);
+    for (const c of during.connections) if (c.id !== held.id) expect(seq(c.id)).toBeGreaterThan(highest);
+    await held.query('select 1');
+
+    await manager.releaseConnection(held);
+    expect(ids(manager.getPoolStats())).not.toContain(held.id);
+    await until(async () => !(await sessionExists(heldPid)), { timeoutMs: 10_000, intervalMs: 20, description: 'the released session to end' });
+    await until(() => manager.getPoolStats().total === 2, { timeoutMs: 10_000, description: 'the refill to min' });
+    const after = checkInvariants(manager.getPoolStats());
+    for (const id of ids(after)) expect(seq(id)).toBeGreaterThan(highest);
+    expect(await countBackends(url, appName)).toBe(2);
+  });
+
+  test('requests arriving during a reset are served, none rejected', async () => {
+    const manager = getConnectionInstance(config('kcm-triggers-reset-busy', { min: 2, max: 4 }));
+    await manager.ready();
+    const highest = Math.max(...ids(manager.getPoolStats()).map(seq));
+    const query = () => manager.withConnection(async (conn) => (await conn.query('select 1'), conn.id));
+
+    const early = Array.from({ length: 10 }, query);
+    const reset = manager.resetPool();
+    const alongside = Array.from({ length: 10 }, query);
+    await reset;
+    const late = Array.from({ length: 10 }, query);
+
+    const results = await Promise.allSettled([...early, ...alongside, ...late]);
+    expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+    // Requests made after the reset finished run on new connections only.
+    for (const id of await Promise.all(late)) expect(seq(id)).toBeGreaterThan(highest);
+  });
+});
+
+describe('triggerExpireConnections', () => {
+  test('idle timeout closes down to min and no further; the sweep then has nothing to retire', async () => {
+    const manager = getConnectionInstance(config('kcm-triggers-idle', { min: 2, max: 4, idleTimeoutMs: 200, maxLifetimeMs: 0 }));
+    await manager.ready();
+    const leases = await Promise.all(Array.from({ length: 4 }, () => manager.getConnection()));
+    for (const lease of leases) await manager.releaseConnection(lease);
+    expect(manager.getPoolStats().total).toBe(4);
+
+    let lowest = Number.POSITIVE_INFINITY;
+    const condition = () => {
+      const s = checkInvariants(manager.getPoolStats());
+      lowest = Math.min(lowest, s.total);
+      return s.total === 2;
+    };
+    // Housekeeping closes the surplus by itself.
+    await until(condition, { timeoutMs: 10_000, description: 'the idle surplus to be closed' });
+    // Wait (by the stats' own clock) until the remaining two are idle past the timeout too.
+    await until(() => manager.getPoolStats().connections.every((c) => c.idleMs >= 200), { timeoutMs: 10_000, description: 'the rest to pass idleTimeoutMs' });
+
+    expect(await manager.triggerExpireConnections()).toBe(0);
+    const stats = checkInvariants(manager.getPoolStats());
+    expect(stats.total).toBe(2);
+    expect(lowest).toBe(2);
+    expect(stats.counters.idleClosed).toBe(2);
+  });
+
+  test('max lifetime replaces connections as they age, never leaving fewer than min open or opening', async () => {
+    const appName = 'kcm-triggers-lifetime';
+    const manager = getConnectionInstance(config(appName, { min: 2, max: 4, maxLifetimeMs: 300, idleTimeoutMs: 0 }));
+    await manager.ready();
+    const first = ids(manager.getPoolStats());
+
+    let lowest = Number.POSITIVE_INFINITY;
+    await until(
+      () => {
+        const s = checkInvariants(manager.getPoolStats());
+        lowest = Math.min(lowest, s.total + s.pending);
+        return s.total === 2 && s.connections.every((c) => !first.includes(c.id));
+      },
+      { timeoutMs: 10_000, description: 'every first connection to be replaced' },
+    );
+    expect(lowest).toBeGreaterThanOrEqual(2);
+    expect(manager.getPoolStats().counters.expired).toBeGreaterThanOrEqual(2);
+    expect(await countBackends(url, appName)).toBeLessThanOrEqual(4);
+  });
+
+  test('returns how many it retired: idle past idleTimeoutMs down to min, past maxLifetimeMs replaced, checked-out ones on release', async () => {
+    const appName = 'kcm-triggers-expire-count';
+    const clock = new SkewedClock();
+    // Long intervals keep the housekeeping timer (a quarter of the shortest) out of the test; the
+    // skewed clock ages the connections instead.
+    const idleTimeoutMs = 1_800_000;
+    const maxLifetimeMs = 3_600_000;
+    const manager = new ConnectionManager(resolveOptions(config(appName, { min: 2, max: 5, idleTimeoutMs, maxLifetimeMs })), { clock });
+    direct.push(manager);
+    await manager.ready();
+    const leases = await Promise.all(Array.from({ length: 4 }, () => manager.getConnection()));
+    for (const lease of leases) await manager.releaseConnection(lease);
+    expect(manager.getPoolStats().total).toBe(4);
+
+    // Idle past the idle timeout, well within the lifetime: closed down to min, and no further.
+    clock.offsetMs += idleTimeoutMs + 1;
+    expect(await manager.triggerExpireConnections()).toBe(2);
+    expect(checkInvariants(manager.getPoolStats())).toMatchObject({ total: 2, counters: { idleClosed: 2, expired: 0 } });
+    expect(await manager.triggerExpireConnections()).toBe(0);
+    expect(manager.getPoolStats().total).toBe(2);
+
+    // Past the lifetime: the idle one is replaced now, the checked-out one when it comes back.
+    const survivors = ids(manager.getPoolStats());
+    const held = await manager.getConnection();
+    const heldPid = await pidOf(held);
+    clock.offsetMs += maxLifetimeMs;
+    expect(await manager.triggerExpireConnections()).toBe(2);
+    await until(() => manager.getPoolStats().total === 2 && manager.getPoolStats().idle === 1, { timeoutMs: 10_000, description: 'the idle one to be replaced' });
+    const midway = checkInvariants(manager.getPoolStats());
+    expect(ids(midway).filter((id) => survivors.includes(id))).toEqual([held.id]);
+    await held.query('select 1');
+
+    await manager.releaseConnection(held);
+    await until(
+      () => manager.getPoolStats().total === 2 && ids(manager.getPoolStats()).every((id) => !survivors.includes(id)),
+      { timeoutMs: 10_000, description: 'the released one to be replaced' },
+    );
+    expect(manager.getPoolStats().counters.expired).toBe(2);
+    await until(async () => !(await sessionExists(heldPid)), { timeoutMs: 10_000, intervalMs: 20, description: 'the retired session to end' });
+    expect(await countBackends(url, appName)).toBe(2);
+  });
+});
+
+describe('triggerRenewConnections', () => {
+  test('replaces every connection without lowering the open count; a checked-out one is replaced on release', async () => {
+    const appName = 'kcm-triggers-renew';
+    const manager = getConnectionInstance(config(appName, { min: 3, max: 6 }));
+    await manager.ready();
+    const held = await manager.getConnection();
+    const heldPid = await pidOf(held);
+    const before = ids(manager.getPoolStats());
+    expect(before).toHaveLength(3);
+
+    let lowest = Number.POSITIVE_INFINITY;
+    const stop = sampleWhile(() => {
+      lowest = Math.min(lowest, checkInvariants(manager.getPoolStats()).total);
+    });
+    let renewed: number;
+    try {
+      renewed = await manager.triggerRenewConnections();
+    } finally {
+      await stop();
+    }
+    expect(renewed).toBe(3);
+    expect(lowest).toBeGreaterThanOrEqual(3);
+
+    const midway = checkInvariants(manager.getPoolStats());
+    expect(midway.total).toBe(3);
+    expect(ids(midway).filter((id) => before.includes(id))).toEqual([held.id]);
+    expect(midway.counters.renewed).toBe(2);
+    await held.query('select 1');
+
+    await manager.releaseConnection(held);
+    await until(
+      () => manager.getPoolStats().total === 3 && ids(manager.getPoolStats()).every((id) => !before.includes(id)),
+      { timeoutMs: 10_000, description: 'the released one to be replaced' },
+    );
+    expect(manager.getPoolStats().counters.renewed).toBe(3);
+    await until(async () => !(await sessionExists(heldPid)), { timeoutMs: 10_000, intervalMs: 20, description: 'the renewed session to end' });
+    expect(await countBackends(url, appName)).toBe(3);
+  });
+  test('when no replacement can be opened, every old connection keeps serving and none counts as replaced', async () => {
+    proxy = await FaultProxy.start({ targetPort: Number(new URL(url).port) });
+    const manager = getConnectionInstance({
+      ...config('kcm-triggers-renew-refused', { min: 3, max: 6 }),
+      connection: { connectionString: proxy.rewrite(url), application_name: 'kcm-triggers-renew-refused' },
+      retry: { attempts: 2, initialDelayMs: 10, maxDelayMs: 50 },
+    });
+    await manager.ready();
+    const before = ids(manager.getPoolStats());
+
+    // New connections are refused; the ones already open are unaffected.
+    await proxy.setMode('refuse');
+    expect(await manager.triggerRenewConnections()).toBe(0);
+    const stats = checkInvariants(manager.getPoolStats());
+    expect(ids(stats)).toEqual(before);
+    expect(stats.counters.renewed).toBe(0);
+    const used = await Promise.all(before.map(() => manager.withConnection(async (c) => (await c.query('select 1'), c.id))));
+    for (const id of used) expect(before).toContain(id);
+
+    // Once the server takes connections again, a renewal replaces them all.
+    await proxy.setMode('pass');
+    expect(await manager.triggerRenewConnections()).toBe(3);
+    await until(() => ids(manager.getPoolStats()).every((id) => !before.includes(id)), { timeoutMs: 10_000, description: 'every connection to be replaced' });
+    expect(manager.getPoolStats().counters.renewed).toBe(3);
+  });
+});
+
+describe('isConnectionValid', () => {
+  test('true for a live connection, false for one whose session was killed or that was released, never throws', async () => {
+    const appName = 'kcm-triggers-valid';
+    const manager = getConnectionInstance(config(appName, { min: 1, max: 2 }));
+    const conn = await manager.getConnection();
+    expect(await manager.isConnectionValid(conn)).toBe(true);
+
+    const pid = await pidOf(conn);
+    await withAdminClient(url, (client) => client.query('SELECT pg_terminate_backend($1)', [pid]));
+    await until(async () => !(await sessionExists(pid)), { timeoutMs: 10_000, intervalMs: 20, description: 'the session to end' });
+    expect(await manager.isConnectionValid(conn)).toBe(false);
+    await manager.releaseConnection(conn);
+    expect(ids(manager.getPoolStats())).not.toContain(conn.id);
+
+    // Anything else is simply not a valid connection of this manager.
+    expect(await manager.isConnectionValid(conn)).toBe(false);
+    expect(await manager.isConnectionValid({} as PooledConnection)).toBe(false);
+    expect(await manager.isConnectionValid(null as unknown as PooledConnection)).toBe(false);
+    await manager.withConnection(async (other) => expect(await manager.isConnectionValid(other)).toBe(true));
+  });
+});
+
+describe('triggers under load', () => {
+  test('64 workers querying while reset, expire and renew run over and over: no failed query, invariants on every sample', async () => {
+    const appName = 'kcm-triggers-load';
+    const max = 10;
+    const manager = getConnectionInstance(config(appName, { min: 4, max, maxLifetimeMs: 500, idleTimeoutMs: 300 }));
+    await manager.ready();
+
+    const failures: unknown[] = [];
+    let done = false;
+    const iterations = 25;
+    const workers = Array.from({ length: 64 }, async (_, w) => {
+      for (let i = 0; i < iterations; i++) {
+        try {
+          if ((w + i) % 3 === 0) await manager.knex.raw('select 1');
+          else if ((w + i) % 3 === 1) await manager.withConnection((conn) => conn.query('select $1::int as n', [i]));
+          else await manager.withConnection((conn) => conn.db.raw('select 1'));
+        } catch (error) {
+          failures.push(error);
+        }
+      }
+    });
+    const allWorkers = Promise.all(workers).finally(() => (done = true));
+
+    let samples = 0;
+    let peakBackends = 0;
+    const stopSampling = sampleWhile(() => {
+      checkInvariants(manager.getPoolStats());
+      samples++;
+    });
+    const counts = { reset: 0, expired: 0, renewed: 0 };
+    try {
+      for (let round = 0; !done && round < 500; round++) {
+        await manager.resetPool();
+        counts.reset++;
+        checkInvariants(manager.getPoolStats());
+        counts.expired += await manager.triggerExpireConnections();
+        checkInvariants(manager.getPoolStats());
+        counts.renewed += await manager.triggerRenewConnections();
+        checkInvariants(manager.getPoolStats());
+        peakBackends = Math.max(peakBackends, await countBackends(url, appName));
+      }
+      await allWorkers;
+    } finally {
+      await stopSampling();
+    }
+
+    expect(failures).toEqual([]);
+    expect(counts.reset).toBeGreaterThan(0);
+    expect(samples).toBeGreaterThan(0);
+    expect(peakBackends).toBeLessThanOrEqual(max);
+    const stats = checkInvariants(manager.getPoolStats());
+    expect(stats.counters.acquired).toBe(stats.counters.released);
+    expect(stats.inUse).toBe(0);
+    expect(await countBackends(url, appName)).toBeLessThanOrEqual(max);
+  });
+});
