@@ -287,6 +287,23 @@ describe('maxWaiting', () => {
     pool.release(w4.value as FakeEntry);
   });
 
+  test('maxWaiting counts only callers waiting for a release: with room, the pool still grows', async () => {
+    const { pool, connector, clock } = fakePool({ pool: { min: 0, max: 2, maxWaiting: 0 } });
+    connector.defaultOutcome = 'slow';
+    const first = observe(pool.acquire());
+    const second = observe(pool.acquire());
+    await clock.flush();
+    expect(connector.inFlight).toBe(2);
+    const third = observe(pool.acquire());
+    await clock.flush();
+    expect(errorCode(third.error)).toBe('E_QUEUE_FULL');
+    for (const gate of connector.waitingGates()) gate.release();
+    await clock.flush();
+    expect([first.state, second.state]).toEqual(['resolved', 'resolved']);
+    pool.release(first.value as FakeEntry);
+    pool.release(second.value as FakeEntry);
+  });
+
   test('an idle connection is still handed out when the queue is full', async () => {
     const { pool, clock } = fakePool({ pool: { min: 1, max: 1, maxWaiting: 0 } });
     await clock.flush();
