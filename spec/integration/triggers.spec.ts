@@ -357,16 +357,27 @@ describe('triggers under load', () => {
       samples++;
     });
     const counts = { reset: 0, expired: 0, renewed: 0 };
-    try {
-      for (let round = 0; !done && round < 500; round++) {
+    // One trigger per step, in turn; each step waits for some work, so the workers make progress
+    // between triggers and every trigger meets connections the previous one did not touch.
+    const triggers = [
+      async () => {
         await manager.resetPool();
         counts.reset++;
-        checkInvariants(manager.getPoolStats());
+      },
+      async () => {
         counts.expired += await manager.triggerExpireConnections();
-        checkInvariants(manager.getPoolStats());
+      },
+      async () => {
         counts.renewed += await manager.triggerRenewConnections();
+      },
+    ];
+    try {
+      for (let step = 0; !done && step < 1_000; step++) {
+        await triggers[step % triggers.length]();
         checkInvariants(manager.getPoolStats());
         peakBackends = Math.max(peakBackends, await countBackends(url, appName));
+        const acquired = manager.getPoolStats().counters.acquired;
+        await until(() => done || manager.getPoolStats().counters.acquired >= acquired + 20, { timeoutMs: 30_000, intervalMs: 2 });
       }
       await allWorkers;
     } finally {
