@@ -3,7 +3,7 @@
  * Public exports only.
  */
 export { getConnectionInstance, closeConnectionInstance } from './instance';
-export { ConnectionManager, type GetConnectionOptions, type ManagerPoolStats, type ReplicaPoolStats } from './manager';
+export { ConnectionManager, type AdminEndpoint, type GetConnectionOptions, type ManagerPoolStats, type ReplicaPoolStats } from './manager';
 export { classifyStatement, type StatementClass } from './routing/classify';
 export type { PooledConnection, Row } from './driver/pooled-connection';
 export type { PoolStats, PoolCounters, WaitStats, ConnectionStats } from './pool/stats';
@@ -21,6 +21,8 @@ export {
   type ReplicaConfig,
   type RoutingOptions,
   type RoutingStrategy,
+  type AdminOptions,
+  type ResolvedAdminOptions,
   type LogLevel,
   type KnexPassthroughOptions,
   type ResolvedConfig,

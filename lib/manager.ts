@@ -6,6 +6,8 @@
 import type { Knex } from 'knex';
 import type { Client as PgClient, QueryResult } from 'pg';
 import type { Logger } from 'winston';
+import { PoolMetrics } from './admin/metrics';
+import { startAdminServer, type AdminServer } from './admin/server';
 import { ConnectionManagerError, isConnectionManagerError } from './errors';
 import { createManagerLogger } from './logger';
 import type { ResolvedConfig } from './options';
@@ -47,6 +49,13 @@ export interface ManagerPoolStats extends PoolStats {
   replicas?: Record<string, ReplicaPoolStats>;
 }
 
+/** Where the admin endpoint listens (see `ConnectionManager.adminReady`). */
+export interface AdminEndpoint {
+  /** `http://host:port`. */
+  url: string;
+  port: number;
+}
+
 /** Replaceable parts, for tests. */
 export interface ManagerDependencies {
   clock?: Clock;
@@ -76,6 +85,9 @@ export class ConnectionManager {
   private readonly clock: Clock;
   private readonly log: Logger;
   private closing: Promise<void> | undefined;
+  /** The admin endpoint being started (when `admin` is configured). */
+  private readonly adminStart: Promise<AdminServer> | undefined;
+  private adminServer: AdminServer | undefined;
 
   /** Use `getConnectionInstance()`; direct construction bypasses the process-wide singleton. */
   constructor(config: ResolvedConfig, dependencies: ManagerDependencies = {}) {
@@ -105,6 +117,19 @@ export class ConnectionManager {
       );
     }
     this.readKnex = this.createReadKnex();
+    if (config.admin) {
+      // Histograms are fed by pool events; gauges and counters are read at scrape time.
+      const metrics = new PoolMetrics(() => this.getPoolStats());
+      this.primary.pool.observe(metrics.observer('primary'));
+      for (const r of replicas) r.handle.pool.observe(metrics.observer(r.name));
+      this.adminStart = startAdminServer(this, { ...config.admin, metrics, logger: this.log });
+      this.adminStart.then(
+        (server) => {
+          this.adminServer = server;
+        },
+        (error: unknown) => this.log.error(`Admin endpoint could not start: ${error instanceof Error ? error.message : String(error)}`),
+      );
+    }
     this.log.info(
       `Connection manager started (min: ${config.pool.min}, max: ${config.pool.max}${replicas.length ? `, replicas: ${replicas.map((r) => r.name).join(', ')}` : ''})`,
     );
@@ -126,6 +151,25 @@ export class ConnectionManager {
       writable: true,
     });
     return readKnex;
+  }
+
+  /** Where the admin endpoint listens, once it does; undefined before that or when it is off. */
+  get admin(): AdminEndpoint | undefined {
+    return this.adminServer && { url: this.adminServer.url, port: this.adminServer.port };
+  }
+
+  /**
+   * Resolves once the admin endpoint listens, with its URL and port (the picked one for
+   * `admin.port: 0`). Independent of `ready()`: the endpoint comes up even while the database is down.
+   * @throws ConnectionManagerError `E_INVALID_CONFIG` when `admin` is not configured; the listen
+   *   error (`EADDRINUSE`, …) when the endpoint could not start.
+   */
+  async adminReady(): Promise<AdminEndpoint> {
+    if (!this.adminStart) {
+      throw new ConnectionManagerError('E_INVALID_CONFIG', 'Invalid option "admin": the admin endpoint is not configured. Pass admin: { port } to getConnectionInstance().');
+    }
+    const server = await this.adminStart;
+    return { url: server.url, port: server.port };
   }
 
   private get pools(): PgEntryPool[] {
@@ -299,11 +343,13 @@ export class ConnectionManager {
    * Closes every idle connection now and every checked-out one when it is released, then refills
    * to `pool.min` with new connections; on every pool. Requests during the reset are served from
    * new connections.
+   * @returns the number of connections evicted (checked-out ones included).
    */
-  async resetPool(): Promise<void> {
+  async resetPool(): Promise<number> {
     this.assertOpen();
-    const evicted = await Promise.all(this.pools.map((pool) => resetPool(pool)));
-    this.log.info(`Pool reset: ${sum(evicted)} connection(s) evicted, refilled to ${this.primary.pool.registry.openCount}`);
+    const evicted = sum(await Promise.all(this.pools.map((pool) => resetPool(pool))));
+    this.log.info(`Pool reset: ${evicted} connection(s) evicted, refilled to ${this.primary.pool.registry.openCount}`);
+    return evicted;
   }
 
   /**
@@ -342,7 +388,11 @@ export class ConnectionManager {
    * when released (or by force after `pool.closeTimeoutMs`). Resolves when no server session is left.
    */
   close(): Promise<void> {
-    this.closing ??= Promise.all([this.health?.stop(), ...this.pools.map((pool) => pool.close())]).then(() => undefined);
+    this.closing ??= Promise.all([
+      this.health?.stop(),
+      this.adminStart?.then((server) => server.close(), () => undefined),
+      ...this.pools.map((pool) => pool.close()),
+    ]).then(() => undefined);
     return this.closing;
   }
 

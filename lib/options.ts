@@ -5,6 +5,7 @@
  */
 import type { Knex } from 'knex';
 import type { Logger } from 'winston';
+import { isLoopbackHost } from './admin/auth';
 import { invalidConfig } from './errors';
 
 /** Log levels understood by the built-in logger (winston's npm levels). */
@@ -73,6 +74,32 @@ export interface RoutingOptions {
   healthCheckIntervalMs?: number;
 }
 
+/**
+ * The admin endpoint (HTTP): stats, Prometheus metrics, the dashboard and the admin triggers, for
+ * an operator in another process. Off unless configured. See docs/operations.md.
+ */
+export interface AdminOptions {
+  /** TCP port to listen on; `0` picks a free one (read it from `await manager.adminReady()`). */
+  port: number;
+  /** Address to listen on. Default `'127.0.0.1'`. Any non-loopback address requires `token`. */
+  host?: string;
+  /**
+   * Bearer token required by every route except the dashboard page (and `/metrics` unless
+   * `metricsAuth`). At least 16 characters. Without it the endpoint only listens on loopback.
+   */
+  token?: string;
+  /** Require the token for `/metrics` too. Default false. */
+  metricsAuth?: boolean;
+}
+
+/** Admin options after validation. */
+export interface ResolvedAdminOptions {
+  port: number;
+  host: string;
+  token: string | undefined;
+  metricsAuth: boolean;
+}
+
 /** Knex options passed through to the `knex` instance (everything but what the manager owns). */
 export type KnexPassthroughOptions = Omit<Knex.Config, 'client' | 'connection' | 'pool' | 'connectionPool'>;
 
@@ -92,6 +119,8 @@ export interface ConnectionManagerConfig {
   replicas?: ReplicaConfig[];
   /** Read/write splitting over `replicas`. */
   routing?: RoutingOptions;
+  /** The admin HTTP endpoint; off when left out. */
+  admin?: AdminOptions;
 }
 
 /** Pool options with every default filled in. */
@@ -108,6 +137,8 @@ export interface ResolvedConfig {
   knex: KnexPassthroughOptions;
   replicas: Array<Required<ReplicaConfig>>;
   routing: Required<RoutingOptions>;
+  /** Undefined when the admin endpoint is off. */
+  admin?: ResolvedAdminOptions;
 }
 
 /** The defaults, documented in docs/options.md. */
@@ -139,9 +170,9 @@ export const DEFAULT_ROUTING_OPTIONS: Readonly<Required<RoutingOptions>> = Objec
   healthCheckIntervalMs: 1_000,
 });
 
-const TOP_LEVEL_KEYS = ['connection', 'pool', 'retry', 'logger', 'knex', 'replicas', 'routing'] as const;
+const TOP_LEVEL_KEYS = ['connection', 'pool', 'retry', 'logger', 'knex', 'replicas', 'routing', 'admin'] as const;
 /** Options named by the public contract whose features this version does not provide yet. */
-const NOT_YET_SUPPORTED = ['admin'] as const;
+const NOT_YET_SUPPORTED: readonly string[] = [];
 const STRATEGIES: readonly RoutingStrategy[] = ['round-robin', 'least-busy', 'random'];
 const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'];
 
@@ -172,7 +203,7 @@ function rejectUnknownKeys(section: string, value: Record<string, unknown>, allo
   for (const key of Object.keys(value)) {
     if (allowed.includes(key)) continue;
     const name = section ? `${section}.${key}` : key;
-    if (!section && (NOT_YET_SUPPORTED as readonly string[]).includes(key)) {
+    if (!section && NOT_YET_SUPPORTED.includes(key)) {
       throw invalidConfig(name, 'this version does not support it yet', `Remove "${key}" from the configuration.`);
     }
     throw invalidConfig(name, 'unknown option', `Remove it; the known ${section || 'top-level'} options are: ${allowed.join(', ')}.`);
@@ -318,7 +349,42 @@ export function resolveOptions(config: unknown): ResolvedConfig {
   }
   const replicas = resolveReplicas(config.replicas);
   const routing = resolveRouting(config.routing);
-  return { connection, pool, retry, logger, knex: knexOptions, replicas, routing };
+  const admin = resolveAdmin(config.admin);
+  return { connection, pool, retry, logger, knex: knexOptions, replicas, routing, admin };
+}
+
+function resolveAdmin(value: unknown): ResolvedAdminOptions | undefined {
+  if (value === undefined) return undefined;
+  if (!isPlainObject(value)) throw invalidConfig('admin', `expected an object, got ${describe(value)}`, 'Pass admin: { port, host?, token?, metricsAuth? }, or leave it out to keep the endpoint off.');
+  rejectUnknownKeys('admin', value, ['port', 'host', 'token', 'metricsAuth']);
+  if (value.port === undefined) throw invalidConfig('admin.port', 'it is missing', 'Set admin.port to a free TCP port, or 0 to pick one.');
+  const port = checkNumber('admin.port', value.port, { min: 0, integer: true, unit: 'TCP port, 0 picks a free one' });
+  if (port > 65535) throw invalidConfig('admin.port', `${port} is not a TCP port`, 'Set admin.port to a number from 0 to 65535.');
+  let host = '127.0.0.1';
+  if (value.host !== undefined) {
+    if (typeof value.host !== 'string' || value.host.trim() === '' || /\s/.test(value.host.trim())) {
+      throw invalidConfig('admin.host', `expected a host name or address, got ${describe(value.host)}`, 'Set admin.host to an address such as "127.0.0.1", or leave it out.');
+    }
+    host = value.host.trim();
+  }
+  let token: string | undefined;
+  if (value.token !== undefined) {
+    if (typeof value.token !== 'string' || !/^[\x21-\x7e]{16,1024}$/.test(value.token)) {
+      throw invalidConfig(
+        'admin.token',
+        typeof value.token === 'string' ? `expected 16 to 1024 printable characters without spaces, got ${value.token.length} character(s)` : `expected a string, got ${describe(value.token)}`,
+        'Set admin.token to a long random secret, e.g. the output of: node -e "console.log(require(\'crypto\').randomBytes(24).toString(\'base64url\'))".',
+      );
+    }
+    token = value.token;
+  }
+  if (token === undefined && !isLoopbackHost(host)) {
+    throw invalidConfig('admin.token', `the admin endpoint would listen on ${host}, which other machines can reach, without a token`, 'Set admin.token to a long random secret, or listen on 127.0.0.1.');
+  }
+  if (value.metricsAuth !== undefined && typeof value.metricsAuth !== 'boolean') {
+    throw invalidConfig('admin.metricsAuth', `expected true or false, got ${describe(value.metricsAuth)}`, 'Set admin.metricsAuth to true to require the token for /metrics, or leave it out.');
+  }
+  return { port, host, token, metricsAuth: value.metricsAuth === true };
 }
 
 function resolveReplicas(value: unknown): Array<Required<ReplicaConfig>> {

@@ -1,0 +1,187 @@
+/**
+ * Prometheus metrics of a manager's pools, in a registry of their own (never prom-client's global
+ * default registry, so an application's own metrics and ours never collide, and two managers in
+ * one process — tests — do not either).
+ *
+ * Gauges and counters are read from `getPoolStats()` when Prometheus scrapes: one snapshot per
+ * scrape, shared by every metric. The two histograms are fed as events happen, by the pools'
+ * observers (`Pool.observe`): how long a caller waited for a connection, and how old a connection
+ * was when it was closed, by reason. docs/operations.md lists every metric.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ManagerPoolStats } from '../manager';
+import type { CloseReason } from '../pool/entry';
+import type { PoolObserver } from '../pool/pool';
+import type { PoolCounters, PoolStats } from '../pool/stats';
+
+/** Name and help text of the Prometheus counter for each field of `PoolStats.counters`. */
+export const COUNTER_METRICS: Readonly<Record<keyof PoolCounters, { name: string; help: string }>> = {
+  created: { name: 'kcm_pool_connections_created_total', help: 'Connections opened.' },
+  destroyed: { name: 'kcm_pool_connections_destroyed_total', help: 'Connections closed, for any reason.' },
+  acquired: { name: 'kcm_pool_acquired_total', help: 'Connections handed out to callers.' },
+  released: { name: 'kcm_pool_released_total', help: 'Connections given back by callers.' },
+  timedOut: { name: 'kcm_pool_acquire_timeouts_total', help: 'Acquires that ended with E_ACQUIRE_TIMEOUT.' },
+  aborted: { name: 'kcm_pool_acquire_aborted_total', help: 'Acquires that ended because their AbortSignal fired.' },
+  createErrors: { name: 'kcm_pool_create_errors_total', help: 'Failed attempts to open a connection (each retry counts).' },
+  validationFailures: { name: 'kcm_pool_validation_failures_total', help: 'Connections closed because validation or rollback failed or the driver reported them dead.' },
+  expired: { name: 'kcm_pool_connections_expired_total', help: 'Connections retired for passing their maximum lifetime.' },
+  idleClosed: { name: 'kcm_pool_connections_idle_closed_total', help: 'Connections closed by the idle timeout.' },
+  renewed: { name: 'kcm_pool_connections_renewed_total', help: 'Connections replaced by a renewal.' },
+  leaksDetected: { name: 'kcm_pool_leaks_detected_total', help: 'Leases reported as possible leaks.' },
+};
+
+/** Gauge name and the `PoolStats` field it reports. */
+export const GAUGE_METRICS: ReadonlyArray<{ name: string; help: string; field: 'total' | 'idle' | 'inUse' | 'pending' | 'waiting' | 'min' | 'max' }> = [
+  { name: 'kcm_pool_connections', help: 'Open connections (idle + in use).', field: 'total' },
+  { name: 'kcm_pool_connections_idle', help: 'Open connections ready to be handed out.', field: 'idle' },
+  { name: 'kcm_pool_connections_in_use', help: 'Open connections checked out (or busy with pool maintenance).', field: 'inUse' },
+  { name: 'kcm_pool_connections_pending', help: 'Connections being opened.', field: 'pending' },
+  { name: 'kcm_pool_waiting', help: 'Callers waiting for a connection.', field: 'waiting' },
+  { name: 'kcm_pool_min', help: 'Configured pool.min.', field: 'min' },
+  { name: 'kcm_pool_max', help: 'Configured pool.max.', field: 'max' },
+];
+
+export const WAIT_HISTOGRAM = 'kcm_pool_acquire_wait_seconds';
+export const AGE_HISTOGRAM = 'kcm_pool_connection_age_seconds';
+export const REPLICA_HEALTHY = 'kcm_replica_healthy';
+export const REPLICA_LAG = 'kcm_replica_lag_seconds';
+export const REPLICA_HEALTH_CHANGES = 'kcm_replica_health_changes_total';
+
+/** Seconds; from a hand-out straight after a release to a caller stuck behind a full pool. */
+const WAIT_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+/** Seconds; from a connection dropped at once to one that lived its whole maximum lifetime. */
+const AGE_BUCKETS = [1, 10, 60, 300, 600, 1800, 3600, 7200, 21600, 86400];
+
+/** Where the metrics read the pools' state: `ConnectionManager.getPoolStats`. */
+export type StatsSource = () => ManagerPoolStats;
+
+/** The metrics of one manager: a prom-client registry plus the observers that feed its histograms. */
+export class PoolMetrics {
+  /** The registry holding every metric below; mount it elsewhere if you already serve /metrics. */
+  readonly registry = new Registry();
+  private readonly waitHistogram: Histogram<'pool'>;
+  private readonly ageHistogram: Histogram<'pool' | 'reason'>;
+  /** The snapshot of the scrape in progress, shared by every metric's collect(). */
+  private snapshot: ManagerPoolStats | undefined;
+
+  constructor(private readonly source: StatsSource) {
+    const registers = [this.registry];
+    const pools = () => this.pools();
+
+    for (const gauge of GAUGE_METRICS) {
+      new Gauge({
+        name: gauge.name,
+        help: gauge.help,
+        labelNames: ['pool'],
+        registers,
+        collect() {
+          this.reset();
+          for (const [pool, stats] of pools()) this.set({ pool }, stats[gauge.field]);
+        },
+      });
+    }
+    for (const [field, metric] of Object.entries(COUNTER_METRICS) as Array<[keyof PoolCounters, { name: string; help: string }]>) {
+      new Counter({
+        name: metric.name,
+        help: metric.help,
+        labelNames: ['pool'],
+        registers,
+        collect() {
+          // The pool's counters only grow; the Prometheus counter mirrors them at scrape time.
+          this.reset();
+          for (const [pool, stats] of pools()) this.inc({ pool }, stats.counters[field]);
+        },
+      });
+    }
+    const replicas = () => Object.entries(this.current().replicas ?? {});
+    new Gauge({
+      name: REPLICA_HEALTHY,
+      help: '1 while the replica is in rotation for reads, 0 while it is not.',
+      labelNames: ['pool'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [pool, r] of replicas()) this.set({ pool }, r.healthy ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: REPLICA_LAG,
+      help: 'Replay lag of the replica at its last health check, in seconds (absent while unknown).',
+      labelNames: ['pool'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [pool, r] of replicas()) if (r.lagMs !== null) this.set({ pool }, r.lagMs / 1000);
+      },
+    });
+    new Counter({
+      name: REPLICA_HEALTH_CHANGES,
+      help: 'Times the replica went out of or back into rotation.',
+      labelNames: ['pool'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [pool, r] of replicas()) this.inc({ pool }, r.healthChanges);
+      },
+    });
+    this.waitHistogram = new Histogram({
+      name: WAIT_HISTOGRAM,
+      help: 'How long callers that had to wait waited for a connection, in seconds (immediate hand-outs are not observed).',
+      labelNames: ['pool'],
+      buckets: WAIT_BUCKETS,
+      registers,
+    });
+    this.ageHistogram = new Histogram({
+      name: AGE_HISTOGRAM,
+      help: 'Age of connections when they were closed, in seconds, by the reason they were closed.',
+      labelNames: ['pool', 'reason'],
+      buckets: AGE_BUCKETS,
+      registers,
+    });
+  }
+
+  /**
+   * The observer to install on the pool named `pool` (`Pool.observe`): it feeds the histograms.
+   * Observing is a few array updates, cheap enough for the pool's hand-out path.
+   */
+  observer(pool: string): PoolObserver {
+    this.waitHistogram.zero({ pool });
+    const wait = this.waitHistogram.labels({ pool });
+    const age = this.ageHistogram;
+    return {
+      waited(ms: number): void {
+        wait.observe(ms / 1000);
+      },
+      closed(ageMs: number, reason: CloseReason): void {
+        age.observe({ pool, reason }, ageMs / 1000);
+      },
+    };
+  }
+
+  /** Every metric in the Prometheus text format, from one stats snapshot. */
+  async scrape(): Promise<string> {
+    this.snapshot = this.source();
+    try {
+      return await this.registry.metrics();
+    } finally {
+      this.snapshot = undefined;
+    }
+  }
+
+  /** The `Content-Type` of {@link PoolMetrics.scrape}'s text. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  private current(): ManagerPoolStats {
+    return this.snapshot ?? this.source();
+  }
+
+  /** `[name, stats]` for the primary and each replica. */
+  private pools(): Array<[string, PoolStats]> {
+    const stats = this.current();
+    const out: Array<[string, PoolStats]> = [['primary', stats]];
+    for (const [name, replica] of Object.entries(stats.replicas ?? {})) out.push([name, replica]);
+    return out;
+  }
+}
