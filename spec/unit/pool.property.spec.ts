@@ -28,11 +28,11 @@ type Cmd =
   | { kind: 'release'; pick: number; tx: 'none' | 'ok' | 'fail' | 'noop'; twice: boolean }
   | { kind: 'advance'; ms: number }
   | { kind: 'abort'; pick: number }
-  | { kind: 'kill'; pick: number }
+  | { kind: 'kill'; pick: number; hops: number }
   | { kind: 'script'; outcomes: OpenOutcome[] }
-  | { kind: 'gate'; pick: number; fail: boolean }
+  | { kind: 'gate'; pick: number; fail: boolean; killAfterHops: number | null; acquireAfterHops: number | null }
   | { kind: 'validate'; pick: number; valid: boolean }
-  | { kind: 'evict'; which: 'reset' | 'expire' | 'renew' }
+  | { kind: 'evict'; which: 'reset' | 'expire' | 'renew'; acquireAfterHops: number | null }
   | { kind: 'close' };
 
 interface Scenario {
@@ -53,6 +53,8 @@ interface Caller {
   queued: boolean;
   /** How many callers were queued when it called (a caller served at once must have found none). */
   readonly queueAhead: number;
+  /** Kills done by the time the pool handed it a connection (or refused it). */
+  killsAtHandOut: number;
   /** Calls the pool made to the waiter's resolve / reject, in order. */
   readonly calls: Array<'resolve' | 'reject'>;
   result: Observed<FakeEntry>;
@@ -70,6 +72,12 @@ const outcomeArb: fc.Arbitrary<OpenOutcome> = fc.oneof(
   { arbitrary: fc.constant<OpenOutcome>('slow'), weight: 2 },
   { arbitrary: fc.integer({ min: 1, max: 300 }).map((ms): OpenOutcome => ({ slow: ms })), weight: 1 },
   { arbitrary: fc.constant<OpenOutcome>('hang'), weight: 1 },
+);
+
+/** Mostly nothing; sometimes a number of promise continuations after which something happens. */
+const sometimesHops: fc.Arbitrary<number | null> = fc.oneof(
+  { arbitrary: fc.constant(null), weight: 3 },
+  { arbitrary: fc.integer({ min: 0, max: 10 }), weight: 1 },
 );
 
 const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
@@ -92,11 +100,27 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
   },
   { arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 1, max: 400 }) }), weight: 5 },
   { arbitrary: fc.record({ kind: fc.constant('abort' as const), pick: fc.nat() }), weight: 2 },
-  { arbitrary: fc.record({ kind: fc.constant('kill' as const), pick: fc.nat() }), weight: 2 },
+  { arbitrary: fc.record({ kind: fc.constant('kill' as const), pick: fc.nat(), hops: fc.integer({ min: 0, max: 6 }) }), weight: 2 },
   { arbitrary: fc.record({ kind: fc.constant('script' as const), outcomes: fc.array(outcomeArb, { minLength: 1, maxLength: 4 }) }), weight: 3 },
-  { arbitrary: fc.record({ kind: fc.constant('gate' as const), pick: fc.nat(), fail: fc.boolean() }), weight: 3 },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant('gate' as const),
+      pick: fc.nat(),
+      fail: fc.boolean(),
+      killAfterHops: sometimesHops,
+      acquireAfterHops: sometimesHops,
+    }),
+    weight: 3,
+  },
   { arbitrary: fc.record({ kind: fc.constant('validate' as const), pick: fc.nat(), valid: fc.boolean() }), weight: 1 },
-  { arbitrary: fc.record({ kind: fc.constant('evict' as const), which: fc.constantFrom('reset' as const, 'expire' as const, 'renew' as const) }), weight: 1 },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant('evict' as const),
+      which: fc.constantFrom('reset' as const, 'expire' as const, 'renew' as const),
+      acquireAfterHops: sometimesHops,
+    }),
+    weight: 1,
+  },
 );
 
 function insertAt(commands: Cmd[], at: number, cmd: Cmd): Cmd[] {
@@ -134,6 +158,17 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc
     commands: closeAt === null ? commands : insertAt(commands, closeAt % (commands.length + 1), { kind: 'close' }),
   }));
 
+/** Runs `fn` after `hops` promise continuations (at once for 0). */
+function afterHops(hops: number, fn: () => void): void {
+  if (hops <= 0) {
+    fn();
+    return;
+  }
+  let p = Promise.resolve();
+  for (let i = 1; i < hops; i++) p = p.then(() => undefined);
+  void p.then(fn);
+}
+
 async function runScenario(scenario: Scenario): Promise<void> {
   const { pool, connector, clock } = createFakePool({
     pool: scenario.pool,
@@ -158,6 +193,8 @@ async function runScenario(scenario: Scenario): Promise<void> {
     return push(
       (entry) => {
         caller.calls.push('resolve');
+        caller.killsAtHandOut = kills;
+        checkHandOut(caller, entry);
         const skipped = callers.filter((c) => c.queued && c.n < caller.n && c.calls.length === 0);
         if (skipped.length > 0) violations.push(`caller #${caller.n} served before #${skipped.map((c) => c.n).join(', #')} queued ahead of it`);
         resolve(entry);
@@ -173,6 +210,21 @@ async function runScenario(scenario: Scenario): Promise<void> {
 
   const held = () => callers.filter((c) => c.holding);
 
+  // Connections die between steps and in the middle of the pool's work; remember when.
+  let kills = 0;
+  const killedAt = new Map<FakeConn, number>();
+  const kill = (conn: FakeConn): void => {
+    if (conn.dead) return;
+    killedAt.set(conn, ++kills);
+    connector.killConnection(conn);
+  };
+  /** What must be true of a connection at the moment the pool hands it over. */
+  const checkHandOut = (caller: Caller, entry: FakeEntry): void => {
+    if (entry.state !== 'inUse') violations.push(`#${caller.n} got ${entry.id} in state ${entry.state}`);
+    const died = killedAt.get(entry.raw as FakeConn);
+    if (died !== undefined && died <= caller.killsAtHandOut) violations.push(`#${caller.n} got ${entry.id}, whose connection was dead`);
+  };
+
   const acquire = (timeoutMs: number, withSignal: boolean): void => {
     const controller = withSignal ? new AbortController() : undefined;
     const caller: Caller = {
@@ -182,6 +234,7 @@ async function runScenario(scenario: Scenario): Promise<void> {
       controller,
       queued: false,
       queueAhead: pool.waiting,
+      killsAtHandOut: 0,
       calls: [],
       result: undefined as unknown as Observed<FakeEntry>,
       holding: false,
@@ -194,13 +247,16 @@ async function runScenario(scenario: Scenario): Promise<void> {
     } finally {
       enqueuing = undefined;
     }
+    // Served at once (not queued): the hand-out happened inside acquire().
+    if (!caller.queued) caller.killsAtHandOut = kills;
     void caller.result.promise.then(
       (entry) => {
         const other = callers.find((c) => c !== caller && c.holding && c.result.value === entry);
         if (other) violations.push(`${entry.id} handed to #${caller.n} while #${other.n} holds it`);
-        if (entry.state !== 'inUse') violations.push(`#${caller.n} got ${entry.id} in state ${entry.state}`);
-        if ((entry.raw as FakeConn).dead) violations.push(`#${caller.n} got ${entry.id}, whose connection is dead`);
-        if (!caller.queued && caller.queueAhead > 0) violations.push(`#${caller.n} overtook ${caller.queueAhead} queued caller(s)`);
+        if (!caller.queued) {
+          if (caller.queueAhead > 0) violations.push(`#${caller.n} overtook ${caller.queueAhead} queued caller(s)`);
+          checkHandOut(caller, entry);
+        }
         caller.holding = true;
       },
       (error: unknown) => {
@@ -287,12 +343,14 @@ async function runScenario(scenario: Scenario): Promise<void> {
         );
         break;
       }
-      case 'kill': {
-        const open = connector.openConnections();
-        const conn = open[cmd.pick % Math.max(1, open.length)];
-        if (conn) connector.killConnection(conn);
+      case 'kill':
+        // Now, or a few promise continuations later: in the middle of whatever the pool is doing.
+        afterHops(cmd.hops, () => {
+          const open = connector.openConnections();
+          const conn = open[cmd.pick % Math.max(1, open.length)];
+          if (conn) kill(conn);
+        });
         break;
-      }
       case 'script':
         connector.enqueue(...cmd.outcomes);
         break;
@@ -301,6 +359,13 @@ async function runScenario(scenario: Scenario): Promise<void> {
         const gate = gates[cmd.pick % Math.max(1, gates.length)];
         if (gate && cmd.fail) gate.fail();
         else gate?.release();
+        // The new connection dies while the pool is still taking it in.
+        if (gate?.conn && cmd.killAfterHops !== null) {
+          const conn = gate.conn;
+          afterHops(cmd.killAfterHops, () => kill(conn));
+        }
+        // A caller arrives while the pool is still taking the new connection in.
+        if (cmd.acquireAfterHops !== null) afterHops(cmd.acquireAfterHops, () => acquire(1_000, false));
         break;
       }
       case 'validate': {
@@ -315,6 +380,7 @@ async function runScenario(scenario: Scenario): Promise<void> {
       case 'evict': {
         const run = cmd.which === 'reset' ? resetPool(pool) : cmd.which === 'expire' ? expireConnections(pool, clock) : renewConnections(pool);
         background.push(observe(run));
+        if (cmd.acquireAfterHops !== null) afterHops(cmd.acquireAfterHops, () => acquire(1_000, false));
         break;
       }
       case 'close':
