@@ -291,6 +291,15 @@ export class Pool<C, E extends PoolEntry<C>> {
     } catch (error) {
       this.log.warn(`Rollback of connection ${entry.id} failed; closing it`, { pool: this.name, error: errorMessage(error) });
     }
+    this.settleReserved(entry, ok);
+  }
+
+  /**
+   * Where a reserved record goes after the pool's own work on it (rollback, validation): closed
+   * if that work failed, the driver reported it dead, the pool is closing or it was retired;
+   * otherwise to the oldest waiter, or idle.
+   */
+  private settleReserved(entry: E, ok: boolean): void {
     if (!ok || entry.broken !== undefined) {
       this.counters.validationFailures++;
       void this.destroy(entry, 'validation');
@@ -501,17 +510,8 @@ export class Pool<C, E extends PoolEntry<C>> {
       this.incoming--;
     }
     entry.lastPingMono = this.clock.now();
-    if (!ok || entry.broken !== undefined) {
-      this.counters.validationFailures++;
-      this.log.warn(`Connection ${entry.id} failed validation; closing it`, { pool: this.name });
-      void this.destroy(entry, 'validation');
-    } else if (this.state !== 'open') {
-      void this.destroy(entry, 'poolClosed');
-    } else if (entry.retire) {
-      void this.destroy(entry, entry.retireReason);
-    } else {
-      this.returnToPool(entry);
-    }
+    if (!ok || entry.broken !== undefined) this.log.warn(`Connection ${entry.id} failed validation; closing it`, { pool: this.name });
+    this.settleReserved(entry, ok);
     this.pump();
   }
 
