@@ -229,7 +229,7 @@ function judge(throughput: ThroughputRow[], contention: CoreRow[], scaling: Core
     targets.push({
       name: `Pool overhead under contention (${settings.contentionWorkers} workers, ${settings.contentionSize} resources)`,
       goal: '≤ 1 µs per acquire+release (≥ 1M ops/s)',
-      measured: `${ns(core.nsPerOp)} ns/op (${mops(core.opsPerSec)} M ops/s)`,
+      measured: `${ns(core.nsPerOp)} ns/op (${mops(core.opsPerSec)} M ops/s); CPU ${ns(core.cpuNsPerOp)} ns/op`,
       pass: judged(core.nsPerOp <= 1000),
     });
   }
@@ -239,7 +239,7 @@ function judge(throughput: ThroughputRow[], contention: CoreRow[], scaling: Core
     targets.push({
       name: `Scaling: ns/op at ${large.size.toLocaleString('en-US')} vs ${small.size}`,
       goal: '≤ 1.5×',
-      measured: `${x(large.nsPerOp / small.nsPerOp)} (${ns(large.nsPerOp)} vs ${ns(small.nsPerOp)} ns/op)`,
+      measured: `${x(large.nsPerOp / small.nsPerOp)} (${ns(large.nsPerOp)} vs ${ns(small.nsPerOp)} ns/op); CPU ${x(large.cpuNsPerOp / small.cpuNsPerOp)}`,
       pass: judged(large.nsPerOp <= 1.5 * small.nsPerOp),
     });
   }
@@ -417,6 +417,20 @@ export function markdown(summary: Summary, settings: Settings, info: RunInfo, sv
         const first = rows[0]?.nsPerOp ?? Number.NaN;
         const last = rows[rows.length - 1]?.nsPerOp ?? Number.NaN;
         return [label(c), ...rows.map((r) => ns(r?.nsPerOp ?? Number.NaN)), x(last / first)];
+      }),
+    ),
+  );
+  out.push('');
+  out.push('The same runs in process CPU time per operation:');
+  out.push('');
+  out.push(
+    table(
+      ['pool core', ...sizes.map((s) => `${s.toLocaleString('en-US')} CPU ns/op`), `${sizes[sizes.length - 1]?.toLocaleString('en-US')} vs ${sizes[0]}`],
+      CORE_CONTESTANTS.filter((c) => summary.scaling.some((r) => r.contestant === c)).map((c) => {
+        const rows = sizes.map((s) => summary.scaling.find((r) => r.contestant === c && r.size === s));
+        const first = rows[0]?.cpuNsPerOp ?? Number.NaN;
+        const last = rows[rows.length - 1]?.cpuNsPerOp ?? Number.NaN;
+        return [label(c), ...rows.map((r) => ns(r?.cpuNsPerOp ?? Number.NaN)), x(last / first)];
       }),
     ),
   );
