@@ -224,8 +224,11 @@ export async function startAdminServer(target: AdminTarget, options: AdminServer
         return sendJson(res, 403, errorBody('forbidden', 'The token is not valid for this endpoint.'));
       }
     }
-    // No route takes a body; read (and drop) what came, within the limit.
-    if (!(await readBody(req, maxBody))) return tooLarge(res, maxBody);
+    // No route takes a body; read (and drop) what came, within the limit. A request whose client
+    // went away (or was dropped at the request deadline) before it was complete is not acted on.
+    const body = await readBody(req, maxBody);
+    if (body === 'tooLarge') return tooLarge(res, maxBody);
+    if (body === 'aborted') return;
     try {
       await route.handle({ req, res });
     } catch (error) {
@@ -308,22 +311,22 @@ function tooLarge(res: http.ServerResponse, maxBody: number): void {
   res.once('finish', () => res.req.socket.destroySoon());
 }
 
-/** Reads and drops the body; false when it is longer than `maxBody`. */
-function readBody(req: http.IncomingMessage, maxBody: number): Promise<boolean> {
-  if (req.complete) return Promise.resolve(true);
-  return new Promise<boolean>((resolve) => {
+/** Reads and drops the body: `'ok'` once it ended within `maxBody` bytes. */
+function readBody(req: http.IncomingMessage, maxBody: number): Promise<'ok' | 'tooLarge' | 'aborted'> {
+  if (req.complete) return Promise.resolve('ok');
+  return new Promise((resolve) => {
     let received = 0;
     const onData = (chunk: Buffer) => {
       received += chunk.length;
       if (received > maxBody) {
         req.off('data', onData);
         req.pause();
-        resolve(false);
+        resolve('tooLarge');
       }
     };
     req.on('data', onData);
-    req.once('end', () => resolve(true));
-    req.once('close', () => resolve(received <= maxBody));
+    req.once('end', () => resolve('ok'));
+    req.once('close', () => resolve(req.complete ? 'ok' : 'aborted'));
   });
 }
 
@@ -332,7 +335,7 @@ function readBody(req: http.IncomingMessage, maxBody: number): Promise<boolean> 
  * over the limit ends the connection instead.
  */
 function drain(req: http.IncomingMessage, maxBody: number): void {
-  void readBody(req, maxBody).then((withinLimit) => {
-    if (!withinLimit) req.socket.destroySoon();
+  void readBody(req, maxBody).then((outcome) => {
+    if (outcome === 'tooLarge') req.socket.destroySoon();
   });
 }
