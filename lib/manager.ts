@@ -223,6 +223,16 @@ export class ConnectionManager {
   }
 
   /**
+   * Runs `fn` in a read-your-writes scope of its own (for example one per HTTP request): a write
+   * made anywhere inside it, however deep, sends the reads made anywhere inside it to the primary
+   * for `routing.readYourWritesMs`. Without it, a write is only seen by reads in the async context
+   * that made it (see docs/routing.md).
+   */
+  withReadYourWrites<T>(fn: () => T): T {
+    return this.readYourWrites.run(fn);
+  }
+
+  /**
    * Runs one statement where it belongs: plain reads on a replica (see docs/routing.md for the
    * rules), everything else on the primary. A read that fails on a replica because of the replica
    * (connection lost, server shutting down, read-only error) is retried once on the primary.

@@ -30,6 +30,14 @@ export class ReadYourWrites {
     else this.storage.enterWith({ lastWriteMono: now });
   }
 
+  /**
+   * Runs `fn` in a context of its own: a write anywhere inside it (however deep, before or after
+   * any `await`) is seen by every read inside it. Typically one per request.
+   */
+  run<T>(fn: () => T): T {
+    return this.storage.run({ lastWriteMono: Number.NEGATIVE_INFINITY }, fn);
+  }
+
   /** True when the caller's context wrote within the window, so its reads must see the primary. */
   mustReadPrimary(): boolean {
     if (this.windowMs <= 0) return false;

@@ -355,6 +355,24 @@ describe('read-your-writes', () => {
     expect(early).toEqual({ helper: false, caller: false });
   });
 
+  test('withReadYourWrites: a write made deep inside the scope is seen by every read in it', async () => {
+    const { manager } = startManager({ readYourWritesMs: 60_000 });
+    await readyWithReplicas(manager);
+
+    const saveRow = async () => {
+      await Promise.resolve();
+      await manager.query('INSERT INTO routing_items (note) VALUES ($1)', ['scoped helper']);
+    };
+    const scoped = await manager.withReadYourWrites(async () => {
+      const before = await queryServedByStandby(manager);
+      await saveRow();
+      return { before, after: await queryServedByStandby(manager) };
+    });
+    expect(scoped).toEqual({ before: true, after: false });
+    // Outside the scope nothing was written: reads go to the standby.
+    expect(await inOwnContext(() => queryServedByStandby(manager))).toBe(true);
+  });
+
   test('readYourWritesMs 0 turns it off: the read after a write goes to the standby', async () => {
     const { manager } = startManager({ readYourWritesMs: 0 });
     await readyWithReplicas(manager);
