@@ -35,10 +35,10 @@ main { padding:16px 20px; max-width:1400px; margin:0 auto; }
 #login .msg { color:var(--red); min-height:1.4em; margin:0; }
 #tabs { display:flex; gap:6px; margin-bottom:12px; }
 #tabs button.active { background:var(--ink); color:#fff; border-color:var(--ink); }
-.cards { display:grid; grid-template-columns:repeat(auto-fill, minmax(120px, 1fr)); gap:10px; margin-bottom:14px; }
+.cards { display:grid; grid-template-columns:repeat(auto-fill, minmax(150px, 1fr)); gap:10px; margin-bottom:14px; }
 .card { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:8px 12px; }
 .card .label { color:var(--muted); font-size:12px; }
-.card .value { font-size:22px; font-weight:600; font-variant-numeric:tabular-nums; }
+.card .value { font-size:20px; font-weight:600; font-variant-numeric:tabular-nums; white-space:nowrap; overflow:hidden; text-overflow:ellipsis; }
 .card .value.warn { color:var(--orange); }
 .card .value.bad { color:var(--red); }
 .panel { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:10px 14px; margin-bottom:14px; }
@@ -209,19 +209,30 @@ const SCRIPT = String.raw`
       card('acquired', c.acquired),
       card('timed out', c.timedOut, c.timedOut > 0 ? 'bad' : ''),
       card('waits', s.wait.count),
-      card('avg / max wait', dur(avg) + ' / ' + dur(s.wait.count ? s.wait.maxMs : null)),
+      card('avg wait', dur(avg)),
+      card('max wait', dur(s.wait.count ? s.wait.maxMs : null)),
       card('created', c.created),
       card('destroyed', c.destroyed),
     ].join('');
   }
 
+  function niceCeil(v) {
+    var p = Math.pow(10, Math.floor(Math.log10(v)));
+    var steps = [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10];
+    for (var i = 0; i < steps.length; i++) if (steps[i] * p >= v) return steps[i] * p;
+    return 10 * p;
+  }
   function renderChart(samples, max) {
     var svg = $('chart');
     var W = svg.clientWidth || 800, H = 160, L = 36, R = 8, T = 8, B = 20;
-    var now = Date.now(), from = now - HISTORY_MS;
+    var now = Date.now();
+    // The window grows with the history kept, from 10 s up to 5 minutes.
+    var span = samples.length ? Math.min(HISTORY_MS, Math.max(10000, now - samples[0].t)) : HISTORY_MS;
+    var from = now - span;
     var top = Math.max(1, max);
-    samples.forEach(function (p) { top = Math.max(top, p.inUse + p.waiting, p.total); });
-    var x = function (t) { return L + (W - L - R) * (t - from) / HISTORY_MS; };
+    samples.forEach(function (p) { top = Math.max(top, p.inUse, p.waiting, p.total); });
+    top = niceCeil(top * 1.05);
+    var x = function (t) { return L + (W - L - R) * (t - from) / span; };
     var y = function (v) { return T + (H - T - B) * (1 - v / top); };
     var line = function (key, color, dash) {
       if (!samples.length) return '';
@@ -234,10 +245,12 @@ const SCRIPT = String.raw`
       grid += '<line x1="' + L + '" x2="' + (W - R) + '" y1="' + y(v) + '" y2="' + y(v) + '" stroke="#e6e9ed"/>' +
         '<text x="' + (L - 6) + '" y="' + (y(v) + 4) + '" text-anchor="end" font-size="11" fill="#6a7380">' + v + '</text>';
     });
-    [5, 4, 3, 2, 1, 0].forEach(function (m) {
-      var t = now - m * 60000;
-      grid += '<text x="' + x(t) + '" y="' + (H - 4) + '" text-anchor="middle" font-size="11" fill="#6a7380">' + (m ? '-' + m + ' min' : 'now') + '</text>';
-    });
+    var step = [5000, 10000, 15000, 30000, 60000].filter(function (st) { return span / st <= 6; })[0] || 60000;
+    for (var ago = 0; ago <= span; ago += step) {
+      var label = ago === 0 ? 'now' : '-' + (ago >= 60000 ? ago / 60000 + ' min' : ago / 1000 + ' s');
+      grid += '<text x="' + x(now - ago) + '" y="' + (H - 4) + '" text-anchor="' + (ago === 0 ? 'end' : 'middle') + '" font-size="11" fill="#6a7380">' + label + '</text>';
+    }
+    $('chart-title').textContent = 'Last ' + (span >= 60000 ? Math.round(span / 60000) + ' min' : Math.round(span / 1000) + ' s');
     var maxLine = '<line x1="' + L + '" x2="' + (W - R) + '" y1="' + y(max) + '" y2="' + y(max) + '" stroke="#c8362d" stroke-dasharray="2 4"/>';
     svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
     svg.innerHTML = grid + maxLine + line('total', '#9aa3ad', true) + line('waiting', '#e07b12') + line('inUse', '#2f6fde');
@@ -256,6 +269,11 @@ const SCRIPT = String.raw`
     }).join('');
   }
 
+  // How long ago, by the server clock, c was last checked out or returned.
+  function sinceLastUse(c) {
+    // createdAt + ageMs is the server's "now" when it took the snapshot.
+    return Math.max(0, Date.parse(c.createdAt) + c.ageMs - Date.parse(c.lastUsed));
+  }
   function renderConnections(s) {
     var rows = [];
     var shown = 0;
@@ -268,7 +286,7 @@ const SCRIPT = String.raw`
       rows.push('<tr data-id="' + esc(c.id) + '" data-state="' + (c.inUse ? 'inUse' : 'idle') + '"><td class="num">' + (i + 1) +
         '</td><td class="mono">' + esc(c.id) + '</td><td><span class="badge ' + (c.inUse ? 'use">in use' : 'idle">idle') +
         '</span></td><td class="num">' + dur(c.ageMs) + '</td><td class="num">' + (c.inUse ? '–' : dur(c.idleMs)) +
-        '</td><td class="num">' + (c.inUse ? dur(c.idleMs) : '–') + '</td></tr>');
+        '</td><td class="num">' + (c.inUse ? dur(sinceLastUse(c)) : '–') + '</td></tr>');
     }
     $('rows').innerHTML = rows.join('');
     $('conn-count').textContent = shown + ' of ' + conns.length + ' connection' + (conns.length === 1 ? '' : 's') + ' (' + s.inUse + ' in use, ' + s.idle + ' idle)';
@@ -345,7 +363,7 @@ const BODY = String.raw`
   <div id="tabs" class="hidden"></div>
   <div class="cards" id="cards"></div>
   <div class="panel">
-    <div class="toolbar"><h2>Last 5 minutes</h2><span class="grow"></span>
+    <div class="toolbar"><h2 id="chart-title">Last 5 min</h2><span class="grow"></span>
       <span class="legend"><span><i style="background:#2f6fde"></i>in use</span><span><i style="background:#e07b12"></i>waiting</span><span><i style="background:#9aa3ad"></i>open</span><span><i style="background:#c8362d"></i>max</span></span>
     </div>
     <svg id="chart" preserveAspectRatio="none" role="img" aria-label="in use and waiting over the last five minutes"></svg>
@@ -376,6 +394,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
+<link rel="icon" href="data:,">
 <title>Connection pool · knex-connection-manager</title>
 <style>${STYLE}</style>
 </head>

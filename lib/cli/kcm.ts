@@ -158,6 +158,16 @@ function table(header: string[], rows: string[][], rightAligned: ReadonlySet<num
   return [line(header), ...rows.map(line)];
 }
 
+/**
+ * How long ago a connection was last checked out or returned, by the service's clock: its
+ * `createdAt + ageMs` is the moment the snapshot was taken (in JSON the dates are strings).
+ */
+function sinceLastUse(conn: PoolStats['connections'][number]): number {
+  const created = new Date(conn.createdAt).getTime();
+  const lastUsed = new Date(conn.lastUsed).getTime();
+  return Math.max(0, created + conn.ageMs - lastUsed);
+}
+
 function describePool(name: string, stats: PoolStats, replica?: ReplicaPoolStats): string[] {
   const c = stats.counters;
   const lines: string[] = [];
@@ -186,7 +196,7 @@ function describePool(name: string, stats: PoolStats, replica?: ReplicaPoolStats
       conn.inUse ? 'in use' : 'idle',
       formatDuration(conn.ageMs),
       conn.inUse ? '-' : formatDuration(conn.idleMs),
-      conn.inUse ? formatDuration(conn.idleMs) : '-',
+      conn.inUse ? formatDuration(sinceLastUse(conn)) : '-',
     ]);
     lines.push(...table(['#', 'ID', 'STATE', 'AGE', 'IDLE FOR', 'IN USE FOR'], rows, new Set([0, 3, 4, 5])));
   }
