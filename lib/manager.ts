@@ -290,7 +290,7 @@ export class ConnectionManager {
         throw new ConnectionManagerError('E_NOT_CHECKED_OUT', `releaseConnection() expects a connection from getConnection(), got ${connection === null ? 'null' : typeof connection}.`);
       }
       this.poolOf(connection).release(connection as PgPooledConnection);
-      return Promise.resolve();
+      return RESOLVED;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -412,6 +412,9 @@ export class ConnectionManager {
     }
   }
 }
+
+/** One settled promise shared by every successful release (saves an allocation per query). */
+const RESOLVED: Promise<void> = Promise.resolve();
 
 function sum(values: number[]): number {
   return values.reduce((a, b) => a + b, 0);

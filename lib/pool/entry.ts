@@ -62,10 +62,13 @@ export class PoolEntry<C> {
   /** Set when the driver reported the connection dead (error / end event). */
   broken: unknown = undefined;
 
-  createdWall = 0;
   createdMono = 0;
-  lastUsedWall = 0;
   lastUsedMono = 0;
+  /**
+   * Unix milliseconds minus monotonic milliseconds, fixed when the record is opened: wall-clock
+   * dates are derived from monotonic times, so the hot path never reads the wall clock.
+   */
+  wallOffset = 0;
   /** When the current lease began (monotonic), for leak detection and "longest held". */
   checkedOutMono = 0;
   /** Monotonic time after which the record is past its max lifetime (Infinity = never). */
@@ -110,12 +113,12 @@ export class PoolEntry<C> {
 
   /** When the connection was opened. */
   get createdAt(): Date {
-    return new Date(this.createdWall);
+    return new Date(this.createdMono + this.wallOffset);
   }
 
   /** When the connection was last checked out or returned. */
   get lastUsed(): Date {
-    return new Date(this.lastUsedWall);
+    return new Date(this.lastUsedMono + this.wallOffset);
   }
 
   /** Throws `E_NOT_CHECKED_OUT` unless the record is currently leased (use after release). */

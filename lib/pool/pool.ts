@@ -151,8 +151,9 @@ export class Pool<C, E extends PoolEntry<C>> {
     if (this.waiters.size === 0) {
       const entry = this.takeIdle();
       if (entry) {
-        if (!this.needsValidation(entry)) {
-          this.checkout(entry, site);
+        const now = this.clock.now();
+        if (!this.needsValidation(entry, now)) {
+          this.checkout(entry, site, now);
           return Promise.resolve(entry);
         }
         // Idle for long: validate first; meanwhile this caller queues like any other, so the
@@ -195,29 +196,31 @@ export class Pool<C, E extends PoolEntry<C>> {
   }
 
   /** True when `entry` has been idle longer than `validationIdleThresholdMs` and must be checked first. */
-  private needsValidation(entry: E): boolean {
+  private needsValidation(entry: E, now: number): boolean {
     const threshold = this.options.validationIdleThresholdMs;
-    return threshold > 0 && this.clock.now() - Math.max(entry.lastUsedMono, entry.lastPingMono) > threshold;
+    return threshold > 0 && now - Math.max(entry.lastUsedMono, entry.lastPingMono) > threshold;
   }
 
-  /** Marks `entry` checked out (it may already be `inUse` when handed straight to a waiter). */
-  private checkout(entry: E, site: string | undefined): void {
+  /**
+   * Marks `entry` checked out at `now` (it may already be `inUse` when handed straight to a
+   * waiter). The clock is read once per hand-out by the caller: each read costs ~60-100 ns.
+   */
+  private checkout(entry: E, site: string | undefined, now: number): void {
     if (entry.state !== 'inUse') this.registry.move(entry, 'inUse');
-    const now = this.clock.now();
     entry.checkedOutMono = now;
     entry.lastUsedMono = now;
     entry.leases++;
     entry.acquiredAt = site;
     entry.leakReported = false;
-    entry.lastUsedWall = this.clock.wallNow();
     this.counters.acquired++;
     if (this.debugEnabled) this.log.debug(`Connection ${entry.id} checked out`, { pool: this.name, ...this.countsMeta() });
   }
 
   /** Hands `entry` to a dequeued waiter. */
   private serve(waiter: Waiter<E>, entry: E): void {
-    this.checkout(entry, waiter.site);
-    const waitedMs = this.clock.now() - waiter.enqueuedMono;
+    const now = this.clock.now();
+    this.checkout(entry, waiter.site, now);
+    const waitedMs = now - waiter.enqueuedMono;
     this.wait.count++;
     this.wait.totalMs += waitedMs;
     if (waitedMs > this.wait.maxMs) this.wait.maxMs = waitedMs;
@@ -254,7 +257,6 @@ export class Pool<C, E extends PoolEntry<C>> {
     }
     this.counters.released++;
     entry.lastUsedMono = this.clock.now();
-    entry.lastUsedWall = this.clock.wallNow();
     if (entry.leakReported) {
       this.log.info(`Connection ${entry.id}, reported as a possible leak, was returned after ${Math.round(entry.lastUsedMono - entry.checkedOutMono)} ms`, { pool: this.name });
     }
@@ -323,7 +325,7 @@ export class Pool<C, E extends PoolEntry<C>> {
     while (this.waiters.size > 0) {
       const entry = this.takeIdle();
       if (!entry) break;
-      if (this.needsValidation(entry)) void this.revalidate(entry);
+      if (this.needsValidation(entry, this.clock.now())) void this.revalidate(entry);
       else this.serve(this.waiters.shift() as Waiter<E>, entry);
     }
     const registry = this.registry;
@@ -404,7 +406,7 @@ export class Pool<C, E extends PoolEntry<C>> {
     entry.seq = nextConnectionNumber();
     entry.id = `conn_${entry.seq}_${this.clock.wallNowNs()}`;
     entry.createdMono = entry.lastUsedMono = now;
-    entry.createdWall = entry.lastUsedWall = this.clock.wallNow();
+    entry.wallOffset = this.clock.wallNow() - now;
     entry.attach(raw);
     this.connector.watch(raw, (error) => this.onBroken(entry, error));
     const onDemand = this.waiters.size > 0;
@@ -684,7 +686,6 @@ export class Pool<C, E extends PoolEntry<C>> {
   /** A consistent snapshot of the pool. */
   stats(): PoolStats {
     const now = this.clock.now();
-    const wallNow = this.clock.wallNow();
     const registry = this.registry;
     return {
       min: this.options.min,
@@ -698,10 +699,10 @@ export class Pool<C, E extends PoolEntry<C>> {
       wait: { ...this.wait },
       connections: registry.openEntries().map((e) => ({
         id: e.id,
-        createdAt: new Date(e.createdWall),
-        lastUsed: new Date(e.lastUsedWall),
+        createdAt: e.createdAt,
+        lastUsed: e.lastUsed,
         inUse: e.inUse,
-        ageMs: Math.max(0, wallNow - e.createdWall),
+        ageMs: Math.max(0, now - e.createdMono),
         idleMs: e.state === 'idle' ? Math.max(0, now - e.lastUsedMono) : 0,
       })),
     };
