@@ -12,7 +12,7 @@
  * Safety, in the order a request meets it: bounded headers and request time (slow clients are
  * dropped), a bounded body (413), a known route (404) and method (405 with `Allow`), a bearer token
  * compared in constant time (401 without one, 403 with a wrong one; /metrics only with
- * `metricsAuth`), and no cross-site browser request (403). Malformed requests get a 4xx from the
+ * `metricsAuth`), and, without a token, no cross-site browser request (403). Malformed requests get a 4xx from the
  * HTTP parser and never reach the pool; an error inside a handler answers 500 and is logged. The
  * server refuses to listen on a non-loopback address without a token.
  */
@@ -275,23 +275,32 @@ function routePath(url: string | undefined): string | undefined {
 }
 
 /**
- * Why a request looks like a browser request from another site, or undefined. Bearer tokens are
- * never sent by a browser on its own, but without a token a page on any site could POST to the
- * loopback endpoint (or read /stats after rebinding a DNS name to 127.0.0.1), so: a foreign
- * `Origin` or `Sec-Fetch-Site: cross-site` is refused, and without a token the `Host` header must
- * name a loopback address.
+ * Why a request to a tokenless endpoint looks like a browser request from another site, or
+ * undefined. With a token there is nothing to check: a browser never attaches the token on its
+ * own, and a cross-origin page cannot add an Authorization header without a CORS preflight that
+ * this endpoint never approves (so a proxy that rewrites Host or adds TLS in front is no problem).
+ * Without a token, a page on any site could POST to the loopback endpoint, or read /stats after
+ * rebinding a DNS name to 127.0.0.1: so the `Host` must be a loopback name, and a foreign `Origin`
+ * or `Sec-Fetch-Site: cross-site` is refused.
  */
 function crossSiteReason(req: http.IncomingMessage, tokenRequired: boolean): string | undefined {
+  if (tokenRequired) return undefined;
   const host = req.headers.host;
-  if (!tokenRequired) {
-    const name = hostOfHostHeader(host);
-    if (name === undefined || !isLoopbackHost(name)) return 'without admin.token only loopback host names are accepted';
-  }
-  const site = req.headers['sec-fetch-site'];
-  if (site === 'cross-site') return 'cross-site browser requests are not accepted';
+  const name = hostOfHostHeader(host);
+  if (name === undefined || !isLoopbackHost(name)) return 'without admin.token only loopback host names are accepted';
+  if (req.headers['sec-fetch-site'] === 'cross-site') return 'cross-site browser requests are not accepted';
   const origin = req.headers.origin;
-  if (origin !== undefined && origin !== `http://${host ?? ''}`) return 'requests from another origin are not accepted';
+  if (origin !== undefined && originHost(origin) !== host?.toLowerCase()) return 'requests from another origin are not accepted';
   return undefined;
+}
+
+/** `host:port` of an Origin header (`http://127.0.0.1:9187` → `127.0.0.1:9187`), or undefined. */
+function originHost(origin: string): string | undefined {
+  try {
+    return new URL(origin).host.toLowerCase() || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function errorBody(code: string, message: string): { ok: false; error: { code: string; message: string } } {

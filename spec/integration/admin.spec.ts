@@ -246,16 +246,11 @@ describe('admin endpoint with a token', () => {
     expect(small.status).toBe(200);
   });
 
-  test('browser requests from another site are refused', async () => {
-    const before = fingerprint(manager);
-    const evil = await call(port, 'POST', '/reset', { token: TOKEN, headers: { Origin: 'http://evil.example' } });
-    expect(evil.status).toBe(403);
-    expect((await call(port, 'POST', '/reset', { token: TOKEN, headers: { 'Sec-Fetch-Site': 'cross-site' } })).status).toBe(403);
-    expect((await call(port, 'GET', '/stats', { token: TOKEN, headers: { Origin: 'null' } })).status).toBe(403);
-    expect(fingerprint(manager)).toEqual(before);
-    // The dashboard's own calls come from the endpoint's origin.
-    const own = await call(port, 'POST', '/expire', { token: TOKEN, headers: { Origin: `http://127.0.0.1:${port}`, 'Sec-Fetch-Site': 'same-origin' } });
-    expect(own.status).toBe(200);
+  test('a request with the token is served whatever its Origin (a proxy in front may change it)', async () => {
+    const viaProxy = await call(port, 'POST', '/expire', { token: TOKEN, headers: { Origin: 'https://admin.example', Host: 'admin.example', 'Sec-Fetch-Site': 'same-origin' } });
+    expect(viaProxy.status).toBe(200);
+    // Without the token it is still refused.
+    expect((await call(port, 'POST', '/expire', { headers: { Origin: 'https://admin.example' } })).status).toBe(401);
   });
 
   test('a client too slow to send its headers is dropped, and the endpoint keeps serving', async () => {
@@ -345,9 +340,15 @@ describe('admin endpoint configuration', () => {
     const before = fingerprint(manager);
     expect((await call(port, 'GET', '/stats', { headers: { Host: `attacker.example:${port}` } })).status).toBe(403);
     expect((await call(port, 'POST', '/reset', { headers: { Host: 'attacker.example' } })).status).toBe(403);
-    // A page on another site POSTing to the loopback endpoint.
+    // A page on another site (or another local port) POSTing to the loopback endpoint.
     expect((await call(port, 'POST', '/reset', { headers: { Origin: 'https://attacker.example' } })).status).toBe(403);
+    expect((await call(port, 'POST', '/reset', { headers: { Origin: 'http://localhost:3000' } })).status).toBe(403);
+    expect((await call(port, 'POST', '/reset', { headers: { Origin: 'null' } })).status).toBe(403);
+    expect((await call(port, 'POST', '/reset', { headers: { 'Sec-Fetch-Site': 'cross-site' } })).status).toBe(403);
     expect(fingerprint(manager)).toEqual(before);
+    // The dashboard's own calls come from the endpoint's origin.
+    const own = await call(port, 'POST', '/expire', { headers: { Origin: `http://127.0.0.1:${port}`, 'Sec-Fetch-Site': 'same-origin' } });
+    expect(own.status).toBe(200);
     expect(JSON.parse((await call(port, 'POST', '/expire')).text)).toMatchObject({ ok: true, retired: 0 });
   });
 
