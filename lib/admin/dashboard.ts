@@ -59,7 +59,8 @@ td.num, th.num { text-align:right; }
 .toolbar { display:flex; align-items:center; gap:10px; margin-bottom:6px; }
 .toolbar h2 { margin:0; }
 .toolbar .grow { flex:1; }
-#message { margin:0 0 12px; min-height:1.4em; color:var(--green); }
+#message { margin:0 0 12px; color:var(--green); }
+#message:empty { display:none; }
 #message.error { color:var(--red); }
 .mono { font-family:ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size:12.5px; }
 `;
