@@ -1,5 +1,7 @@
 /** Helpers for integration tests that talk to the PostgreSQL server of the test run. */
 import { Client } from 'pg';
+import winston from 'winston';
+import type { ConnectionManagerConfig } from '../../lib';
 
 /** The server of this test run: TEST_DATABASE_URL, which the jest global setup provides. */
 export function testDatabaseUrl(): string {
@@ -40,4 +42,15 @@ export async function countBackends(url: string, applicationName?: string): Prom
     );
     return rows[0].count;
   });
+}
+
+/** A logger that writes nothing, for managers under test. */
+export const silentLogger = winston.createLogger({ silent: true });
+
+/**
+ * A manager configuration for the test server, with its own `application_name` so backend counts
+ * in pg_stat_activity are per test, and a silent logger.
+ */
+export function testConfig(appName: string, pool: ConnectionManagerConfig['pool'] = { min: 2, max: 4 }): ConnectionManagerConfig {
+  return { connection: { connectionString: testDatabaseUrl(), application_name: appName }, pool, logger: silentLogger };
 }

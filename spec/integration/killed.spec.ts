@@ -2,17 +2,11 @@
  * A server session killed under the pool (pg_terminate_backend, as an operator or a failover would):
  * the process survives, the dead connection is never handed out again, and the pool replaces it.
  */
-import winston from 'winston';
-import { closeConnectionInstance, getConnectionInstance, type ConnectionManagerConfig, type PooledConnection } from '../../lib';
-import { countBackends, testDatabaseUrl, withAdminClient } from '../helpers/database';
+import { closeConnectionInstance, getConnectionInstance, type PooledConnection } from '../../lib';
+import { countBackends, testDatabaseUrl, withAdminClient, testConfig as config } from '../helpers/database';
 import { until } from '../helpers/poll';
 
 const url = testDatabaseUrl();
-const silent = winston.createLogger({ silent: true });
-
-function config(appName: string, pool: ConnectionManagerConfig['pool']): ConnectionManagerConfig {
-  return { connection: { connectionString: url, application_name: appName }, pool, logger: silent };
-}
 
 afterEach(async () => {
   await closeConnectionInstance();

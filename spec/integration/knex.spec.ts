@@ -2,18 +2,12 @@
  * `manager.knex` is a plain knex instance whose pool is the manager: its queries check connections
  * out and back in through the same records, limits and stats as explicit leases.
  */
-import winston from 'winston';
-import { closeConnectionInstance, getConnectionInstance, type ConnectionManagerConfig, type PoolStats } from '../../lib';
-import { countBackends, testDatabaseUrl, withAdminClient } from '../helpers/database';
+import { closeConnectionInstance, getConnectionInstance, type PoolStats } from '../../lib';
+import { countBackends, testDatabaseUrl, withAdminClient, testConfig as config } from '../helpers/database';
 import { track, until } from '../helpers/poll';
 
 const url = testDatabaseUrl();
-const silent = winston.createLogger({ silent: true });
 const TABLE = 'kcm_spec_knex_items';
-
-function config(appName: string, pool: ConnectionManagerConfig['pool']): ConnectionManagerConfig {
-  return { connection: { connectionString: url, application_name: appName }, pool, logger: silent };
-}
 
 afterEach(async () => {
   await closeConnectionInstance();

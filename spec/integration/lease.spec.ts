@@ -3,23 +3,16 @@
  * is used (driver fast path, knex raw, query builder, transaction); refused after release; and
  * withConnection() always gives it back.
  */
-import winston from 'winston';
 import {
   closeConnectionInstance,
   ConnectionManager,
   getConnectionInstance,
   resolveOptions,
-  type ConnectionManagerConfig,
   type PooledConnection,
 } from '../../lib';
-import { countBackends, testDatabaseUrl } from '../helpers/database';
+import { countBackends, testDatabaseUrl, testConfig as config } from '../helpers/database';
 
 const url = testDatabaseUrl();
-const silent = winston.createLogger({ silent: true });
-
-function config(appName: string, pool: ConnectionManagerConfig['pool'] = { min: 2, max: 4 }): ConnectionManagerConfig {
-  return { connection: { connectionString: url, application_name: appName }, pool, logger: silent };
-}
 
 afterEach(async () => {
   await closeConnectionInstance();

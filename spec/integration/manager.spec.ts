@@ -2,21 +2,14 @@
  * The process-wide manager: one instance per process, config conflicts, a fresh instance after
  * close, configuration from the environment, and ready() opening exactly `min` connections.
  */
-import winston from 'winston';
 import {
   closeConnectionInstance,
   getConnectionInstance,
   type ConnectionManager,
-  type ConnectionManagerConfig,
 } from '../../lib';
-import { countBackends, testDatabaseUrl } from '../helpers/database';
+import { countBackends, testDatabaseUrl, testConfig as config } from '../helpers/database';
 
 const url = testDatabaseUrl();
-const silent = winston.createLogger({ silent: true });
-
-function config(appName: string, pool: ConnectionManagerConfig['pool'] = { min: 2, max: 4 }): ConnectionManagerConfig {
-  return { connection: { connectionString: url, application_name: appName }, pool, logger: silent };
-}
 
 afterEach(async () => {
   await closeConnectionInstance();

@@ -5,16 +5,11 @@
  */
 import * as net from 'node:net';
 import winston from 'winston';
-import { closeConnectionInstance, getConnectionInstance, type ConnectionManagerConfig } from '../../lib';
-import { testDatabaseUrl } from '../helpers/database';
+import { closeConnectionInstance, getConnectionInstance } from '../../lib';
+import { testConfig as config } from '../helpers/database';
 import { until } from '../helpers/poll';
 
-const url = testDatabaseUrl();
 const silent = winston.createLogger({ silent: true });
-
-function config(appName: string, pool: ConnectionManagerConfig['pool']): ConnectionManagerConfig {
-  return { connection: { connectionString: url, application_name: appName }, pool, logger: silent };
-}
 
 afterEach(async () => {
   await closeConnectionInstance();
