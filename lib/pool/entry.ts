@@ -36,6 +36,11 @@ const TRANSITIONS: Readonly<Record<EntryState, readonly EntryState[]>> = {
   closed: [],
 };
 
+/** `TRANSITIONS` as nested flags, so the check on every hand-out is two property reads. */
+const ALLOWED = Object.fromEntries(
+  Object.entries(TRANSITIONS).map(([from, tos]) => [from, Object.fromEntries(tos.map((to) => [to, true]))]),
+) as Record<EntryState, Partial<Record<EntryState, true>>>;
+
 /** Every record state that holds an open server session counted in `total`. */
 export function isOpenState(state: EntryState): boolean {
   return state === 'idle' || state === 'inUse' || state === 'reserved';
@@ -82,15 +87,25 @@ export class PoolEntry<C> {
   /** Where the current lease was acquired, when leak detection records it. */
   acquiredAt: string | undefined = undefined;
 
-  /** Intrusive links of the idle list (see registry.ts); undefined when not idle. */
-  idlePrev: PoolEntry<C> | undefined = undefined;
-  idleNext: PoolEntry<C> | undefined = undefined;
+  /** Position in the registry's idle stack; -1 when not idle. */
+  idleIndex = -1;
+
+  /**
+   * A promise already resolved with this record, made once: an immediate hand-out returns it
+   * instead of allocating a new promise per acquire (a promise can be awaited any number of times).
+   */
+  private resolvedSelf: Promise<this> | undefined = undefined;
 
   /** The pool that owns this record (to refuse releasing it to another manager). */
   readonly owner: object;
 
   constructor(owner: object) {
     this.owner = owner;
+  }
+
+  /** This record as an already-resolved promise (shared by every immediate hand-out). */
+  asResolved(): Promise<this> {
+    return (this.resolvedSelf ??= Promise.resolve(this));
   }
 
   /** Gives the record its driver connection; subclasses also tag `raw` to find the record from it. */
@@ -100,7 +115,7 @@ export class PoolEntry<C> {
 
   /** Moves to `next`, refusing moves the state machine does not allow (a bug, never user input). */
   transition(next: EntryState): void {
-    if (!TRANSITIONS[this.state].includes(next)) {
+    if (ALLOWED[this.state][next] !== true) {
       throw new Error(`Illegal connection state change ${this.state} -> ${next} for ${this.id || 'a new connection'}`);
     }
     this.state = next;

@@ -154,7 +154,7 @@ export class Pool<C, E extends PoolEntry<C>> {
         const now = this.clock.now();
         if (!this.needsValidation(entry, now)) {
           this.checkout(entry, site, now);
-          return Promise.resolve(entry);
+          return entry.asResolved() as Promise<E>;
         }
         // Idle for long: validate first; meanwhile this caller queues like any other, so the
         // validated connection (or another) reaches it in arrival order within its deadline.
@@ -217,8 +217,7 @@ export class Pool<C, E extends PoolEntry<C>> {
   }
 
   /** Hands `entry` to a dequeued waiter. */
-  private serve(waiter: Waiter<E>, entry: E): void {
-    const now = this.clock.now();
+  private serve(waiter: Waiter<E>, entry: E, now: number = this.clock.now()): void {
     this.checkout(entry, waiter.site, now);
     const waitedMs = now - waiter.enqueuedMono;
     this.wait.count++;
@@ -256,7 +255,8 @@ export class Pool<C, E extends PoolEntry<C>> {
       throw notCheckedOut(entry, entry.owner === this);
     }
     this.counters.released++;
-    entry.lastUsedMono = this.clock.now();
+    const now = this.clock.now();
+    entry.lastUsedMono = now;
     if (entry.leakReported) {
       this.log.info(`Connection ${entry.id}, reported as a possible leak, was returned after ${Math.round(entry.lastUsedMono - entry.checkedOutMono)} ms`, { pool: this.name });
     }
@@ -272,14 +272,14 @@ export class Pool<C, E extends PoolEntry<C>> {
     } else if (this.connector.inTransaction(entry.raw as C)) {
       void this.rollbackThenReturn(entry);
     } else {
-      this.returnToPool(entry);
+      this.returnToPool(entry, now);
     }
   }
 
   /** Gives an `inUse` or `reserved` record to the oldest waiter, or makes it idle. */
-  private returnToPool(entry: E): void {
+  private returnToPool(entry: E, now?: number): void {
     const waiter = this.waiters.shift();
-    if (waiter) this.serve(waiter, entry);
+    if (waiter) this.serve(waiter, entry, now);
     else this.registry.move(entry, 'idle');
   }
 

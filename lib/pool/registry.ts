@@ -1,8 +1,9 @@
 /**
  * Where the connection records live: an ordered B-tree keyed by creation number (so every listing
- * is in creation order and lookups stay O(log n) at any size), an intrusive idle list (so the hot
- * path picks and returns a connection in O(1) without touching the tree), and the counts behind the
- * stats. `move()` is the single place where a record changes state; the counts follow from it.
+ * is in creation order and lookups stay O(log n) at any size), an idle stack (so the hot path picks
+ * and returns a connection in O(1) without touching the tree), and the counts behind the stats.
+ * The stack is an array with each record's index stored on it: taking the top and pushing touch
+ * only that record and one array slot, which keeps the cost flat as the pool grows to thousands. `move()` is the single place where a record changes state; the counts follow from it.
  *
  * The tree changes only when a connection is added or removed, and those changes are serialised by
  * an `async-mutex` mutex, together with any multi-step sweep that walks the tree. Checking a
@@ -18,10 +19,11 @@ export class Registry<C, E extends PoolEntry<C>> {
   /** Serialises changes to the tree and sweeps over it. Never held across network I/O. */
   readonly mutex = new Mutex();
 
-  /** Most recently returned idle record (taken first: LIFO keeps hot connections hot). */
-  private idleHead: E | undefined = undefined;
-  /** Least recently returned idle record (closed first by the idle timeout). */
-  private idleTail: E | undefined = undefined;
+  /**
+   * Idle records, least recently returned first; the top (end) is taken first — LIFO keeps hot
+   * connections hot and lets the bottom ones reach the idle timeout.
+   */
+  private readonly idle: E[] = [];
 
   /** Records being opened. */
   pendingCount = 0;
@@ -72,19 +74,21 @@ export class Registry<C, E extends PoolEntry<C>> {
 
   /** The most recently used idle record, without taking it. */
   peekIdle(): E | undefined {
-    return this.idleHead;
+    const idle = this.idle;
+    return idle.length > 0 ? idle[idle.length - 1] : undefined;
   }
 
   /** The least recently used idle record. */
   oldestIdle(): E | undefined {
-    return this.idleTail;
+    return this.idle[0];
   }
 
-  /** Idle records from least to most recently used (a snapshot). */
+  /**
+   * Idle records from least to most recently used (a snapshot). Removing a record from the middle
+   * moves the top one into its place, so after such removals the order is approximate.
+   */
   idleOldestFirst(): E[] {
-    const out: E[] = [];
-    for (let e = this.idleTail; e; e = e.idlePrev as E | undefined) out.push(e);
-    return out;
+    return this.idle.slice();
   }
 
   /**
@@ -125,21 +129,18 @@ export class Registry<C, E extends PoolEntry<C>> {
   }
 
   private pushIdle(entry: E): void {
-    entry.idlePrev = undefined;
-    entry.idleNext = this.idleHead;
-    if (this.idleHead) this.idleHead.idlePrev = entry;
-    else this.idleTail = entry;
-    this.idleHead = entry;
+    entry.idleIndex = this.idle.length;
+    this.idle.push(entry);
   }
 
+  /** O(1): the top is popped; a record from the middle swaps places with the top first. */
   private unlinkIdle(entry: E): void {
-    const prev = entry.idlePrev as E | undefined;
-    const next = entry.idleNext as E | undefined;
-    if (prev) prev.idleNext = next;
-    else this.idleHead = next;
-    if (next) next.idlePrev = prev;
-    else this.idleTail = prev;
-    entry.idlePrev = undefined;
-    entry.idleNext = undefined;
+    const index = entry.idleIndex;
+    const last = this.idle.pop() as E;
+    if (last !== entry) {
+      this.idle[index] = last;
+      last.idleIndex = index;
+    }
+    entry.idleIndex = -1;
   }
 }
