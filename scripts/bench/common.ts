@@ -10,7 +10,7 @@ export const DB_CONTESTANTS = ['manager-getConnection', 'manager-knex', 'dedicat
 export type DbContestant = (typeof DB_CONTESTANTS)[number];
 
 /** Pool cores measured over fake resources (no database). */
-export const CORE_CONTESTANTS = ['manager-core', 'tarn', 'generic-pool'] as const;
+export const CORE_CONTESTANTS = ['manager-core', 'tarn', 'generic-pool', 'floor'] as const;
 export type CoreContestant = (typeof CORE_CONTESTANTS)[number];
 
 export const COLD_CONTESTANTS = ['manager', 'dedicated', 'pg-pool', 'knex-tarn'] as const;
@@ -28,6 +28,7 @@ export const LABELS: Record<string, string> = {
   'knex-tarn': 'knex default pool (tarn)',
   'generic-pool': 'generic-pool',
   'manager-core': 'manager pool core',
+  floor: 'harness floor (no pool)',
   tarn: 'tarn',
   manager: 'manager',
 };

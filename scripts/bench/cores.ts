@@ -65,6 +65,8 @@ async function openCore(name: CoreContestant, size: number): Promise<Core<unknow
       await prewarm(core, size);
       return core;
     }
+    case 'floor':
+      return floorCore(size);
     case 'generic-pool': {
       const { createPool } = require('generic-pool') as typeof import('generic-pool');
       const pool: GenericPool<object> = createPool<object>(
@@ -84,6 +86,28 @@ async function openCore(name: CoreContestant, size: number): Promise<Core<unknow
       return core;
     }
   }
+}
+
+/**
+ * The least any pool can do: an array stack of resources, each with one cached resolved promise.
+ * Not a pool (no limits, no waiting); it measures the harness's own cost per operation — the worker
+ * loop, its awaits, and the memory effects of that many concurrent workers — so the pools' figures
+ * can be read as floor + own cost.
+ */
+function floorCore(size: number): Core<unknown> {
+  interface Slot {
+    resolved?: Promise<Slot>;
+  }
+  const free: Slot[] = Array.from({ length: size }, () => ({}));
+  return {
+    acquire: () => {
+      const slot = free.pop();
+      if (!slot) return Promise.reject(new Error('the floor core has no waiting: run it with workers <= size'));
+      return (slot.resolved ??= Promise.resolve(slot));
+    },
+    release: (slot) => void free.push(slot as Slot),
+    close: () => Promise.resolve(),
+  };
 }
 
 /** Leases every resource at once (so all exist), then returns them. */

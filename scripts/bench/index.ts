@@ -70,6 +70,8 @@ function roundJobs(s: Settings, url: string): Job[] {
     }
   }
   for (const contestant of CORE_CONTESTANTS) {
+    // The floor has no waiting, so it only runs where workers = resources (the scaling sizes).
+    if (contestant === 'floor') continue;
     jobs.push({ kind: 'core', contestant, size: s.contentionSize, workers: s.contentionWorkers, warmupMs: s.warmupMs, windowMs });
   }
   for (const size of s.scalingSizes) {

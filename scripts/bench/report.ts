@@ -242,6 +242,18 @@ function judge(throughput: ThroughputRow[], contention: CoreRow[], scaling: Core
       measured: `${x(large.nsPerOp / small.nsPerOp)} (${ns(large.nsPerOp)} vs ${ns(small.nsPerOp)} ns/op); CPU ${x(large.cpuNsPerOp / small.cpuNsPerOp)}`,
       pass: judged(large.nsPerOp <= 1.5 * small.nsPerOp),
     });
+    const floorSmall = scaling.find((r) => r.contestant === 'floor' && r.size === small.size);
+    const floorLarge = scaling.find((r) => r.contestant === 'floor' && r.size === large.size);
+    if (floorSmall && floorLarge) {
+      const ownSmall = small.nsPerOp - floorSmall.nsPerOp;
+      const ownLarge = large.nsPerOp - floorLarge.nsPerOp;
+      targets.push({
+        name: '(reading aid) Scaling of the pool\'s own cost, harness floor subtracted',
+        goal: 'not a target',
+        measured: `${x(ownLarge / ownSmall)} (${ns(ownLarge)} vs ${ns(ownSmall)} ns/op above the floor; the floor itself ${x(floorLarge.nsPerOp / floorSmall.nsPerOp)})`,
+        pass: undefined,
+      });
+    }
   }
   const coldMine = cold.find((r) => r.contestant === 'manager');
   if (coldMine) {
@@ -314,7 +326,7 @@ export function charts(summary: Summary, settings: Settings): Charts {
       { at: 0.95, label: 'target 0.95', side: 'left' },
     ],
   );
-  const colors: Record<CoreContestant, string> = { 'manager-core': '#2563eb', tarn: '#f59e0b', 'generic-pool': '#10b981' };
+  const colors: Record<CoreContestant, string> = { 'manager-core': '#2563eb', tarn: '#f59e0b', 'generic-pool': '#10b981', floor: '#9ca3af' };
   const scalingSvg = lineChartLogX(
     'Pool core cost per acquire + release vs pool size',
     `fake resources, workers = pool size, median of ${settings.rounds} round(s) of ${settings.seconds} s (lower is better)`,
