@@ -179,6 +179,19 @@ export class Samples {
  * from the workers themselves, not from timers, because a pool whose hand-offs are all microtasks
  * never lets a timer fire while the workers run.
  */
+/**
+ * Collects the garbage of setting a contestant up (opening its connections, its log lines) before
+ * the warm-up starts, so a major collection of set-up garbage does not land in one contestant's
+ * measured window and not another's. Children run with --expose-gc; every contestant gets the same.
+ */
+export function collectSetupGarbage(): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc) {
+    gc();
+    gc();
+  }
+}
+
 export class Phases {
   /** 0 warm-up, 1 measuring, 2 stopped. */
   phase = 0;
@@ -238,6 +251,7 @@ export async function timedLoop(
   warmupMs: number,
   windowMs: number,
 ): Promise<{ window: WindowResult; latencies: Float64Array }> {
+  collectSetupGarbage();
   const phases = new Phases(warmupMs, windowMs);
   const samples = new Samples();
   const loop = async (worker: number): Promise<void> => {

@@ -11,7 +11,7 @@ import type * as ClockModule from '../../lib/pool/clock';
 import type * as OptionsModule from '../../lib/options';
 import type { Connector } from '../../lib/pool/connector';
 import type { CoreContestant, CoreJob, CoreResult, WindowResult } from './common';
-import { nowMs, Phases } from './common';
+import { collectSetupGarbage, nowMs, Phases } from './common';
 import { silentInfoLogger } from './db';
 
 interface Core<R> {
@@ -120,6 +120,7 @@ async function prewarm(core: Core<unknown>, size: number): Promise<void> {
 export async function runCore(job: CoreJob): Promise<CoreResult> {
   const core = await openCore(job.contestant, job.size);
   const { acquire, release } = core;
+  collectSetupGarbage();
   const phases = new Phases(job.warmupMs, job.windowMs);
   const loop = async (): Promise<void> => {
     for (;;) {

@@ -123,7 +123,7 @@ function runChild(build: Build, job: Job, execArgv: string[] = []): Promise<Chil
   const budgetMs =
     job.kind === 'throughput' || job.kind === 'core' ? job.warmupMs + job.windowMs + 120_000 : 180_000;
   return new Promise((resolve, reject) => {
-    const child = fork(build.runner, [JSON.stringify(job)], { cwd: ROOT, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(build.runner, [JSON.stringify(job)], { cwd: ROOT, execArgv: ['--expose-gc', ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     currentChild = child;
     let message: ChildMessage | undefined;
     const timer = setTimeout(() => {
