@@ -69,3 +69,20 @@ export class SystemClock implements Clock {
 
 /** The process-wide real clock. */
 export const systemClock: Clock = new SystemClock();
+
+/** Rejects with a plain Error when `promise` has not settled within `ms`. */
+export function withTimeout<T>(promise: Promise<T>, ms: number, clock: Clock, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = clock.setTimer(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+    promise.then(
+      (value) => {
+        clock.clearTimer(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clock.clearTimer(timer);
+        reject(error);
+      },
+    );
+  });
+}

@@ -7,7 +7,6 @@
  * the only place that matches idle connections to waiters and decides whether to open more
  * (connections being opened or closed count toward `max`).
  */
-import * as path from 'node:path';
 import type { Logger } from 'winston';
 import { ConnectionManagerError } from '../errors';
 import type { ResolvedPoolOptions, ResolvedRetryOptions } from '../options';
@@ -20,6 +19,8 @@ import { WaiterQueue, type Waiter } from './waiters';
 import { nextConnectionNumber } from './sequence';
 import { connectBackoffMs } from './backoff';
 import { Housekeeper } from './housekeeper';
+import { abortedError, errorMessage, firstUserFrame, notCheckedOut } from './messages';
+import { withTimeout } from './clock';
 
 /** The longest delay Node's timers support; longer ones fire at once. */
 export const MAX_TIMER_MS = 2_147_483_647;
@@ -766,60 +767,4 @@ export class Pool<C, E extends PoolEntry<C>> {
       this.sleepers.add(sleeper);
     });
   }
-}
-
-function abortedError(signal: AbortSignal | undefined): ConnectionManagerError {
-  const reason: unknown = signal?.reason;
-  return new ConnectionManagerError(
-    'E_ABORTED',
-    'Gave up waiting for a connection: the AbortSignal passed to getConnection() fired.',
-    reason === undefined ? undefined : { cause: reason },
-  );
-}
-
-function notCheckedOut(entry: PoolEntry<unknown>, ownEntry: boolean): ConnectionManagerError {
-  return new ConnectionManagerError(
-    'E_NOT_CHECKED_OUT',
-    ownEntry
-      ? `Connection ${entry.id || '(unopened)'} is not checked out (state: ${entry.state}); was it released twice? Release each connection exactly once.`
-      : 'This connection was not handed out by this manager. Release connections to the manager that gave them out.',
-  );
-}
-
-/** Short, single-line message of any thrown value. */
-export function errorMessage(error: unknown): string {
-  if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    return `${error.message}${typeof code === 'string' && !error.message.includes(code) ? ` (${code})` : ''}`;
-  }
-  return String(error);
-}
-
-/** This library's own directory (lib/ or dist/), whatever the directory above it is called. */
-const LIBRARY_DIR = path.resolve(__dirname, '..') + path.sep;
-
-/** The first stack frame outside this library, for "acquired at" hints. */
-function firstUserFrame(stack: string): string {
-  const frames = stack.split('\n').slice(1).map((l) => l.trim());
-  const user = frames.find(
-    (f) => !f.includes(LIBRARY_DIR) && !/knex-connection-manager[\\/](lib|dist)[\\/]/.test(f) && !f.includes('node:internal'),
-  );
-  return user ?? frames[0] ?? 'at an unknown place';
-}
-
-/** Rejects with a plain Error when `promise` has not settled within `ms`. */
-export function withTimeout<T>(promise: Promise<T>, ms: number, clock: Clock, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = clock.setTimer(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-    promise.then(
-      (value) => {
-        clock.clearTimer(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clock.clearTimer(timer);
-        reject(error);
-      },
-    );
-  });
 }

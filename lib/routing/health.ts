@@ -14,7 +14,8 @@
 import type { Client as PgClient } from 'pg';
 import type { Logger } from 'winston';
 import type { Clock, TimerHandle } from '../pool/clock';
-import { errorMessage, withTimeout } from '../pool/pool';
+import { withTimeout } from '../pool/clock';
+import { errorMessage } from '../pool/messages';
 import { PgConnector } from '../driver/pg-connector';
 import type { ReplicaState, Router } from './router';
 
