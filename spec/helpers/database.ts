@@ -51,6 +51,10 @@ export const silentLogger = winston.createLogger({ silent: true });
  * A manager configuration for the test server, with its own `application_name` so backend counts
  * in pg_stat_activity are per test, and a silent logger.
  */
-export function testConfig(appName: string, pool: ConnectionManagerConfig['pool'] = { min: 2, max: 4 }): ConnectionManagerConfig {
-  return { connection: { connectionString: testDatabaseUrl(), application_name: appName }, pool, logger: silentLogger };
+export function testConfig(
+  appName: string,
+  pool: ConnectionManagerConfig['pool'] = { min: 2, max: 4 },
+  overrides: Partial<ConnectionManagerConfig> = {},
+): ConnectionManagerConfig {
+  return { connection: { connectionString: testDatabaseUrl(), application_name: appName }, pool, logger: silentLogger, ...overrides };
 }

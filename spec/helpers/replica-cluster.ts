@@ -161,3 +161,21 @@ export async function startReplicaCluster(options: ReplicaClusterOptions = {}): 
     throw error;
   }
 }
+
+/**
+ * Starts a cluster, runs `schema` on the primary, and waits until the standby has replayed it
+ * (`replayedSql` returns a row there): the shared set-up of the routing specs.
+ */
+export async function startReplicaClusterWith(schema: readonly string[], replayedSql: string): Promise<ReplicaCluster> {
+  const cluster = await startReplicaCluster();
+  await withAdminClient(cluster.primaryUrl, async (c) => {
+    for (const statement of schema) await c.query(statement);
+  });
+  await withAdminClient(cluster.replicaUrl, (c) =>
+    until(async () => (await c.query(replayedSql)).rows.length === 1, {
+      timeoutMs: 30_000,
+      description: 'the test schema replayed on the standby',
+    }),
+  );
+  return cluster;
+}

@@ -7,7 +7,6 @@
 import * as http from 'node:http';
 import * as net from 'node:net';
 import { register as globalRegistry } from 'prom-client';
-import winston from 'winston';
 import {
   closeConnectionInstance,
   ConnectionManager,
@@ -17,11 +16,10 @@ import {
   type PooledConnection,
 } from '../../lib';
 import { AGE_HISTOGRAM, COUNTER_METRICS, GAUGE_METRICS, REPLICA_HEALTH_CHANGES, REPLICA_HEALTHY, REPLICA_LAG, WAIT_HISTOGRAM } from '../../lib/admin/metrics';
-import { testDatabaseUrl } from '../helpers/database';
+import { testConfig, testDatabaseUrl } from '../helpers/database';
 import { until } from '../helpers/poll';
 
 const url = testDatabaseUrl();
-const silent = winston.createLogger({ silent: true });
 const TOKEN = 'metrics-spec-token-0123456789abcdef';
 
 const direct: ConnectionManager[] = [];
@@ -32,13 +30,10 @@ afterEach(async () => {
 });
 
 function config(appName: string, extra: Partial<ConnectionManagerConfig> = {}): ConnectionManagerConfig {
-  return {
-    connection: { connectionString: url, application_name: appName },
-    pool: { min: 2, max: 3 },
-    logger: silent,
+  return testConfig(appName, { min: 2, max: 3 }, {
     admin: { port: 0, token: TOKEN },
     ...extra,
-  };
+  });
 }
 
 function get(port: number, path: string, token?: string): Promise<{ status: number; type: string; text: string }> {

@@ -2,24 +2,17 @@
  * close(): no server session survives it, callers still waiting are told the pool closed, and a
  * closed manager refuses new work.
  */
-import winston from 'winston';
 import { closeConnectionInstance, getConnectionInstance, type ConnectionManagerConfig } from '../../lib';
-import { countBackends, testDatabaseUrl } from '../helpers/database';
+import { countBackends, testConfig, testDatabaseUrl } from '../helpers/database';
 import { track, until } from '../helpers/poll';
 
 const url = testDatabaseUrl();
-const silent = winston.createLogger({ silent: true });
 
 const quiet = () => undefined;
 
 function config(appName: string, pool: ConnectionManagerConfig['pool']): ConnectionManagerConfig {
-  return {
-    connection: { connectionString: url, application_name: appName },
-    pool,
-    logger: silent,
-    // knex logs the acquires the closed pool refuses; keep that out of the test output.
-    knex: { log: { warn: quiet, error: quiet, debug: quiet, deprecate: quiet } },
-  };
+  // knex logs the acquires the closed pool refuses; keep that out of the test output.
+  return testConfig(appName, pool, { knex: { log: { warn: quiet, error: quiet, debug: quiet, deprecate: quiet } } });
 }
 
 afterEach(async () => {

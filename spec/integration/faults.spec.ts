@@ -7,7 +7,6 @@
  * The network faults go through spec/helpers/fault-proxy.ts, a TCP proxy on 127.0.0.1 in front of
  * the shared test server.
  */
-import winston from 'winston';
 import {
   closeConnectionInstance,
   getConnectionInstance,
@@ -15,12 +14,11 @@ import {
   type ConnectionManagerConfig,
   type PooledConnection,
 } from '../../lib';
-import { testDatabaseUrl, withAdminClient } from '../helpers/database';
+import { testConfig, testDatabaseUrl, withAdminClient } from '../helpers/database';
 import { FaultProxy } from '../helpers/fault-proxy';
 import { until } from '../helpers/poll';
 
 const url = testDatabaseUrl();
-const silent = winston.createLogger({ silent: true });
 /** Generous bound on any single call: only there to name a call that would otherwise hang forever. */
 const HANG_GUARD_MS = 20_000;
 
@@ -37,12 +35,10 @@ function config(
   pool: ConnectionManagerConfig['pool'],
   options: { connectionUrl?: string; retry?: ConnectionManagerConfig['retry'] } = {},
 ): ConnectionManagerConfig {
-  return {
+  return testConfig(appName, pool, {
     connection: { connectionString: options.connectionUrl ?? url, application_name: appName },
-    pool,
     retry: options.retry,
-    logger: silent,
-  };
+  });
 }
 
 /** Resolves or rejects like `promise`, but fails with a clear message if it never settles. */

@@ -10,18 +10,16 @@ import {
   type ConnectionManagerConfig,
   type PooledConnection,
 } from '../../lib';
-import { testDatabaseUrl } from '../helpers/database';
+import { testConfig } from '../helpers/database';
 import { until } from '../helpers/poll';
 import { capturingLogger, type LogLine } from '../helpers/silent-logger';
-
-const url = testDatabaseUrl();
 
 afterEach(async () => {
   await closeConnectionInstance();
 });
 
 function config(appName: string, pool: ConnectionManagerConfig['pool'], logger: ConnectionManagerConfig['logger']): ConnectionManagerConfig {
-  return { connection: { connectionString: url, application_name: appName }, pool, logger };
+  return testConfig(appName, pool, { logger });
 }
 
 /** Takes a connection and keeps it: the code a leak report should point at. */

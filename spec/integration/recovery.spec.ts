@@ -66,6 +66,19 @@ async function loginError(serverUrl: string, password: string): Promise<string |
   }
 }
 
+/** How `ready()` failed, and how many connect attempts had failed by the moment it did. */
+async function readyFailure(manager: ConnectionManager): Promise<{ error: { code?: string; cause?: unknown; message: string } | undefined; createErrorsAtRejection: number }> {
+  let createErrorsAtRejection = -1;
+  const error = await manager.ready().then(
+    () => undefined,
+    (e: unknown) => {
+      createErrorsAtRejection = manager.getPoolStats().counters.createErrors;
+      return e as { code?: string; cause?: unknown; message: string };
+    },
+  );
+  return { error, createErrorsAtRejection };
+}
+
 function codeOf(error: unknown): unknown {
   return (error as { code?: unknown } | undefined)?.code;
 }
@@ -180,14 +193,7 @@ describe('errors that retrying cannot fix fail at once', () => {
       retry: { attempts: 5, initialDelayMs: 50, maxDelayMs: 500 },
       logger: silent,
     });
-    let createErrorsAtRejection = -1;
-    const error = await manager.ready().then(
-      () => undefined,
-      (e: unknown) => {
-        createErrorsAtRejection = manager.getPoolStats().counters.createErrors;
-        return e as { code?: string; cause?: unknown; message: string };
-      },
-    );
+    const { error, createErrorsAtRejection } = await readyFailure(manager);
     expect(error).toMatchObject({ name: 'ConnectionManagerError', code: 'E_CONNECT' });
     expect(codeOf(error?.cause)).toBe('28P01');
     expect(createErrorsAtRejection).toBe(1);
@@ -203,14 +209,7 @@ describe('errors that retrying cannot fix fail at once', () => {
       retry: { attempts: 5, initialDelayMs: 50, maxDelayMs: 500 },
       logger: silent,
     });
-    let createErrorsAtRejection = -1;
-    const error = await manager.ready().then(
-      () => undefined,
-      (e: unknown) => {
-        createErrorsAtRejection = manager.getPoolStats().counters.createErrors;
-        return e as { code?: string; cause?: unknown };
-      },
-    );
+    const { error, createErrorsAtRejection } = await readyFailure(manager);
     expect(error).toMatchObject({ name: 'ConnectionManagerError', code: 'E_CONNECT' });
     expect(codeOf(error?.cause)).toBe('3D000');
     expect(createErrorsAtRejection).toBe(1);

@@ -12,23 +12,19 @@ import {
 } from '../../lib';
 import { withAdminClient } from '../helpers/database';
 import { until } from '../helpers/poll';
-import { startReplicaCluster, type ReplicaCluster } from '../helpers/replica-cluster';
+import { startReplicaClusterWith, type ReplicaCluster } from '../helpers/replica-cluster';
 import { capturingLogger } from '../helpers/silent-logger';
 
 let cluster: ReplicaCluster;
 let appCounter = 0;
 
 beforeAll(async () => {
-  cluster = await startReplicaCluster();
-  await withAdminClient(cluster.primaryUrl, async (c) => {
-    await c.query('CREATE TABLE routing_ticks (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())');
-    await c.query('CREATE FUNCTION routing_tick() RETURNS bigint LANGUAGE sql VOLATILE AS $$ INSERT INTO routing_ticks DEFAULT VALUES RETURNING id $$');
-  });
-  await withAdminClient(cluster.replicaUrl, (c) =>
-    until(async () => (await c.query("SELECT 1 FROM pg_proc WHERE proname = 'routing_tick'")).rows.length === 1, {
-      timeoutMs: 30_000,
-      description: 'the test table replayed on the standby',
-    }),
+  cluster = await startReplicaClusterWith(
+    [
+      'CREATE TABLE routing_ticks (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())',
+      'CREATE FUNCTION routing_tick() RETURNS bigint LANGUAGE sql VOLATILE AS $$ INSERT INTO routing_ticks DEFAULT VALUES RETURNING id $$',
+    ],
+    "SELECT 1 FROM pg_proc WHERE proname = 'routing_tick'",
   );
 }, 120_000);
 

@@ -17,25 +17,20 @@ import {
   type ReplicaConfig,
   type RoutingOptions,
 } from '../../lib';
-import { withAdminClient } from '../helpers/database';
 import { until } from '../helpers/poll';
-import { startReplicaCluster, type ReplicaCluster } from '../helpers/replica-cluster';
+import { startReplicaClusterWith, type ReplicaCluster } from '../helpers/replica-cluster';
 
 let cluster: ReplicaCluster;
 let appCounter = 0;
 
 beforeAll(async () => {
-  cluster = await startReplicaCluster();
-  await withAdminClient(cluster.primaryUrl, async (c) => {
-    await c.query('CREATE TABLE routing_items (id serial PRIMARY KEY, note text NOT NULL)');
-    await c.query("INSERT INTO routing_items (note) VALUES ('seed')");
-    await c.query('CREATE SEQUENCE routing_seq');
-  });
-  await withAdminClient(cluster.replicaUrl, (c) =>
-    until(async () => (await c.query("SELECT 1 FROM pg_class WHERE relname = 'routing_seq'")).rows.length === 1, {
-      timeoutMs: 30_000,
-      description: 'the test schema replayed on the standby',
-    }),
+  cluster = await startReplicaClusterWith(
+    [
+      'CREATE TABLE routing_items (id serial PRIMARY KEY, note text NOT NULL)',
+      "INSERT INTO routing_items (note) VALUES ('seed')",
+      'CREATE SEQUENCE routing_seq',
+    ],
+    "SELECT 1 FROM pg_class WHERE relname = 'routing_seq'",
   );
 }, 120_000);
 

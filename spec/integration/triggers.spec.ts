@@ -4,23 +4,20 @@
  * pool never drops below what it promises, and that none of them fails a caller, even with 64
  * workers querying while the triggers run over and over.
  */
-import winston from 'winston';
 import {
   closeConnectionInstance,
   ConnectionManager,
   getConnectionInstance,
   resolveOptions,
-  type ConnectionManagerConfig,
   type PooledConnection,
   type PoolStats,
 } from '../../lib';
 import { SystemClock } from '../../lib/pool/clock';
-import { countBackends, testDatabaseUrl, withAdminClient } from '../helpers/database';
+import { countBackends, testConfig as config, testDatabaseUrl, withAdminClient } from '../helpers/database';
 import { FaultProxy } from '../helpers/fault-proxy';
 import { until } from '../helpers/poll';
 
 const url = testDatabaseUrl();
-const silent = winston.createLogger({ silent: true });
 
 /** Managers built directly (with a skewed clock) rather than through the singleton. */
 const direct: ConnectionManager[] = [];
@@ -32,10 +29,6 @@ afterEach(async () => {
   await proxy?.close();
   proxy = undefined;
 });
-
-function config(appName: string, pool: ConnectionManagerConfig['pool']): ConnectionManagerConfig {
-  return { connection: { connectionString: url, application_name: appName }, pool, logger: silent };
-}
 
 /**
  * The real clock with an adjustable offset on its readings (timers stay real): lets a test make
