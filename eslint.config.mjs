@@ -21,7 +21,7 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-explicit-any': 'error' },
   },
   {
-    files: ['spec/**/*.ts', 'scripts/**/*.ts'],
+    files: ['spec/**/*.ts', 'scripts/**/*.ts', 'scripts/**/*.js'],
     rules: { '@typescript-eslint/no-explicit-any': 'off', '@typescript-eslint/no-require-imports': 'off' },
   },
 );

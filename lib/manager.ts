@@ -14,7 +14,7 @@ import type { ResolvedConfig } from './options';
 import { systemClock, type Clock } from './pool/clock';
 import { expireConnections, renewConnections, resetPool } from './pool/eviction';
 import type { AcquireOptions, Pool } from './pool/pool';
-import type { PoolStats } from './pool/stats';
+import type { ManagerPoolStats } from './pool/stats';
 import { createKnex, LeasingPoolAdapter } from './driver/knex-adapter';
 import { createPgPool, driverSettings, type ConnectorFactory, type PgPool } from './driver/pg-pool';
 import type { PgPooledConnection, PooledConnection, Row } from './driver/pooled-connection';
@@ -23,6 +23,8 @@ import { ReplicaHealthMonitor } from './routing/health';
 import { ReadYourWrites } from './routing/read-your-writes';
 import { Router, type ReplicaState } from './routing/router';
 
+export type { ManagerPoolStats, ReplicaPoolStats } from './pool/stats';
+
 /** Options of `getConnection()` and `withConnection()`. */
 export interface GetConnectionOptions extends AcquireOptions {
   /**
@@ -30,23 +32,6 @@ export interface GetConnectionOptions extends AcquireOptions {
    * the same async context); `'write'` or no intent leases from the primary.
    */
   intent?: 'read' | 'write';
-}
-
-/** A replica's pool statistics plus its health. */
-export interface ReplicaPoolStats extends PoolStats {
-  /** In rotation for reads. */
-  healthy: boolean;
-  /** Replay lag at the last health check, in milliseconds (null when unknown). */
-  lagMs: number | null;
-  /** Times it went out of or back into rotation. */
-  healthChanges: number;
-  /** Why it is out of rotation, if it is. */
-  unhealthyReason?: string;
-}
-
-/** The primary's pool statistics (top level) plus, with replicas configured, each replica's. */
-export interface ManagerPoolStats extends PoolStats {
-  replicas?: Record<string, ReplicaPoolStats>;
 }
 
 /** Where the admin endpoint listens (see `ConnectionManager.adminReady`). */

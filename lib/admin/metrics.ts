@@ -9,10 +9,9 @@
  * was when it was closed, by reason. docs/operations.md lists every metric.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { ManagerPoolStats } from '../manager';
 import type { CloseReason } from '../pool/entry';
 import type { PoolObserver } from '../pool/pool';
-import type { PoolCounters, PoolStats } from '../pool/stats';
+import type { ManagerPoolStats, PoolCounters, PoolStats } from '../pool/stats';
 
 /** Name and help text of the Prometheus counter for each field of `PoolStats.counters`. */
 export const COUNTER_METRICS: Readonly<Record<keyof PoolCounters, { name: string; help: string }>> = {

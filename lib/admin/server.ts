@@ -20,7 +20,7 @@ import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'winston';
 import { invalidConfig, isConnectionManagerError } from '../errors';
-import type { ManagerPoolStats } from '../manager';
+import type { ManagerPoolStats } from '../pool/stats';
 import { DASHBOARD_CSP, DASHBOARD_HTML } from './dashboard';
 import { hostOfHostHeader, isLoopbackHost, TokenChecker } from './auth';
 import { PoolMetrics } from './metrics';

@@ -13,8 +13,7 @@
  * 4 endpoint unreachable, 5 no answer within `--timeout`.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import type { ManagerPoolStats, ReplicaPoolStats } from '../manager';
-import type { PoolStats } from '../pool/stats';
+import type { ManagerPoolStats, PoolStats, ReplicaPoolStats } from '../pool/stats';
 
 /** The exit codes, for scripts. */
 export const EXIT_CODES = { ok: 0, error: 1, usage: 2, auth: 3, unreachable: 4, timeout: 5 } as const;

@@ -79,3 +79,20 @@ export function newCounters(): PoolCounters {
     validationFailures: 0, expired: 0, idleClosed: 0, renewed: 0, leaksDetected: 0,
   };
 }
+
+/** A replica's pool statistics plus its health. */
+export interface ReplicaPoolStats extends PoolStats {
+  /** In rotation for reads. */
+  healthy: boolean;
+  /** Replay lag at the last health check, in milliseconds (null when unknown). */
+  lagMs: number | null;
+  /** Times it went out of or back into rotation. */
+  healthChanges: number;
+  /** Why it is out of rotation, if it is. */
+  unhealthyReason?: string;
+}
+
+/** The primary's pool statistics (top level) plus, with replicas configured, each replica's. */
+export interface ManagerPoolStats extends PoolStats {
+  replicas?: Record<string, ReplicaPoolStats>;
+}
