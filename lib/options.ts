@@ -5,7 +5,7 @@
  */
 import type { Knex } from 'knex';
 import type { Logger } from 'winston';
-import { isLoopbackHost } from './admin/auth';
+import { isLoopbackHost } from './net';
 import { invalidConfig } from './errors';
 
 /** Log levels understood by the built-in logger (winston's npm levels). */

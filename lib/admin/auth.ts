@@ -6,7 +6,6 @@
  * length or about how many leading characters matched.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { isIP } from 'node:net';
 
 /** Outcome of checking a request's credentials. */
 export type AuthResult = 'ok' | 'missing' | 'wrong';
@@ -47,22 +46,6 @@ export function bearerToken(authorization: string | string[] | undefined): strin
 
 function sha256(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
-}
-
-/**
- * True for hosts that only this machine can reach: `localhost`, 127.0.0.0/8, `::1` (and its
- * IPv4-mapped form). `0.0.0.0`, `::` and every other address are reachable from elsewhere.
- */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
-  if (h === 'localhost' || h.endsWith('.localhost')) return true;
-  if (isIP(h) === 4) return h.startsWith('127.');
-  if (isIP(h) === 6) {
-    if (h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(h);
-    return mapped !== null && mapped[1].startsWith('127.');
-  }
-  return false;
 }
 
 /**

@@ -22,7 +22,8 @@ import type { Logger } from 'winston';
 import { invalidConfig, isConnectionManagerError } from '../errors';
 import type { ManagerPoolStats } from '../pool/stats';
 import { DASHBOARD_CSP, DASHBOARD_HTML } from './dashboard';
-import { hostOfHostHeader, isLoopbackHost, TokenChecker } from './auth';
+import { exposureError, isLoopbackHost } from '../net';
+import { hostOfHostHeader, TokenChecker } from './auth';
 import { PoolMetrics } from './metrics';
 
 /** What the admin endpoint needs of a manager. */
@@ -92,9 +93,8 @@ export async function startAdminServer(target: AdminTarget, options: AdminServer
   if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
     throw invalidConfig('admin.port', `expected a whole number from 0 to 65535, got ${String(options.port)}`, 'Set admin.port to a free TCP port, or 0 to pick one.');
   }
-  if (options.token === undefined && !isLoopbackHost(host)) {
-    throw invalidConfig('admin.token', `the admin endpoint would listen on ${host}, which other machines can reach, without a token`, 'Set admin.token to a long random secret, or listen on 127.0.0.1.');
-  }
+  const exposed = exposureError(host, options.token);
+  if (exposed) throw exposed;
   const log = options.logger;
   const tokens = new TokenChecker(options.token);
   const metrics = options.metrics ?? new PoolMetrics(() => target.getPoolStats());
