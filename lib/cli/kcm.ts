@@ -13,23 +13,12 @@
  * 4 endpoint unreachable, 5 no answer within `--timeout`.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import type { ManagerPoolStats, PoolStats, ReplicaPoolStats } from '../pool/stats';
+import type { ManagerPoolStats } from '../pool/stats';
+import { formatDuration, formatStats } from './format';
+import { CliError, endpoint, EXIT_CODES, parseJson, request, type GlobalOptions } from './http';
 
-/** The exit codes, for scripts. */
-export const EXIT_CODES = { ok: 0, error: 1, usage: 2, auth: 3, unreachable: 4, timeout: 5 } as const;
-
-/** An error that ends the program with a message and an exit code. */
-class CliError extends Error {
-  constructor(message: string, readonly exitCode: number) {
-    super(message);
-  }
-}
-
-interface GlobalOptions {
-  url?: string;
-  token?: string;
-  timeout: number;
-}
+export { EXIT_CODES } from './http';
+export { formatDuration, formatStats } from './format';
 
 interface StatsOptions {
   watch?: boolean;
@@ -50,168 +39,6 @@ const processOutput: Output = {
   err: (text) => process.stderr.write(text),
   isTTY: process.stdout.isTTY === true,
 };
-
-// ── HTTP ─────────────────────────────────────────────────────────────────────────────────────────
-
-interface Reply {
-  status: number;
-  text: string;
-}
-
-function endpoint(globals: GlobalOptions): URL {
-  const raw = globals.url ?? process.env.KCM_ADMIN_URL;
-  if (raw === undefined || raw.trim() === '') {
-    throw new CliError('No admin endpoint given: pass --url http://127.0.0.1:<port> or set KCM_ADMIN_URL.', EXIT_CODES.usage);
-  }
-  let url: URL;
-  try {
-    url = new URL(raw.trim());
-  } catch {
-    throw new CliError(`Not a URL: ${JSON.stringify(raw)}. Pass --url http://127.0.0.1:<port>.`, EXIT_CODES.usage);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new CliError(`The admin endpoint URL must start with http:// or https://, got ${url.protocol}`, EXIT_CODES.usage);
-  }
-  return url;
-}
-
-async function request(globals: GlobalOptions, method: 'GET' | 'POST', path: string): Promise<Reply> {
-  const base = endpoint(globals);
-  const url = new URL(path, base.href.endsWith('/') ? base.href : `${base.href}/`);
-  const token = globals.token ?? process.env.KCM_ADMIN_TOKEN;
-  const headers: Record<string, string> = { Accept: 'application/json, text/plain' };
-  if (token !== undefined && token !== '') headers.Authorization = `Bearer ${token}`;
-  try {
-    const response = await fetch(url, { method, headers, signal: AbortSignal.timeout(globals.timeout), redirect: 'error' });
-    const text = await response.text();
-    if (response.status === 401) {
-      throw new CliError(
-        `Authentication required (401) by ${base.origin}: ${token ? 'the endpoint did not accept the Authorization header' : 'pass --token or set KCM_ADMIN_TOKEN'}.`,
-        EXIT_CODES.auth,
-      );
-    }
-    if (response.status === 403) {
-      throw new CliError(`Access refused (403) by ${base.origin}: ${serverMessage(text) ?? 'the token is wrong'}.`, EXIT_CODES.auth);
-    }
-    if (!response.ok) {
-      throw new CliError(`${method} ${url.pathname} failed with HTTP ${response.status}: ${serverMessage(text) ?? text.slice(0, 200)}`, EXIT_CODES.error);
-    }
-    return { status: response.status, text };
-  } catch (error) {
-    throw classify(error, base, globals.timeout);
-  }
-}
-
-/** The `error.message` of a JSON error reply, if it is one. */
-function serverMessage(text: string): string | undefined {
-  try {
-    const body = JSON.parse(text) as { error?: { message?: unknown } };
-    return typeof body.error?.message === 'string' ? body.error.message : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Turns fetch's failures into messages an operator can act on, with their exit codes. */
-function classify(error: unknown, base: URL, timeoutMs: number): CliError {
-  if (error instanceof CliError) return error;
-  const err = error as { name?: string; message?: string; cause?: { code?: string; message?: string } };
-  const code = err.cause?.code;
-  if (err.name === 'TimeoutError' || err.name === 'AbortError' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
-    return new CliError(`No answer from ${base.origin} within ${timeoutMs} ms (--timeout).`, EXIT_CODES.timeout);
-  }
-  if (code === 'ECONNREFUSED') {
-    return new CliError(`Connection refused by ${base.host}: is the service running, with the admin endpoint on this port?`, EXIT_CODES.unreachable);
-  }
-  if (code !== undefined && /^(ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ECONNRESET|EPIPE|ETIMEDOUT|UND_ERR_SOCKET|EPROTO|ERR_SSL)/.test(code)) {
-    return new CliError(`Cannot reach ${base.origin}: ${err.cause?.message ?? code}.`, EXIT_CODES.unreachable);
-  }
-  return new CliError(`Request to ${base.origin} failed: ${err.cause?.message ?? err.message ?? String(error)}`, EXIT_CODES.unreachable);
-}
-
-function parseJson<T>(reply: Reply): T {
-  try {
-    return JSON.parse(reply.text) as T;
-  } catch {
-    throw new CliError('The endpoint did not answer JSON: is this URL a knex-connection-manager admin endpoint?', EXIT_CODES.error);
-  }
-}
-
-// ── human output ─────────────────────────────────────────────────────────────────────────────────
-
-/** `850 ms`, `12.3 s`, `2m 03s`, `1h 02m`. */
-export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  const s = ms / 1000;
-  if (s < 60) return `${s.toFixed(1)} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m ${String(Math.floor(s % 60)).padStart(2, '0')}s`;
-  const h = Math.floor(m / 60);
-  return `${h}h ${String(m % 60).padStart(2, '0')}m`;
-}
-
-function table(header: string[], rows: string[][], rightAligned: ReadonlySet<number>): string[] {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) =>
-    '  ' + cells.map((c, i) => (rightAligned.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
-  return [line(header), ...rows.map(line)];
-}
-
-/**
- * How long ago a connection was last checked out or returned, by the service's clock: its
- * `createdAt + ageMs` is the moment the snapshot was taken (in JSON the dates are strings).
- */
-function sinceLastUse(conn: PoolStats['connections'][number]): number {
-  const created = new Date(conn.createdAt).getTime();
-  const lastUsed = new Date(conn.lastUsed).getTime();
-  return Math.max(0, created + conn.ageMs - lastUsed);
-}
-
-function describePool(name: string, stats: PoolStats, replica?: ReplicaPoolStats): string[] {
-  const c = stats.counters;
-  const lines: string[] = [];
-  let title = name;
-  if (replica) {
-    title += replica.healthy ? ' (replica, healthy' : ` (replica, OUT OF ROTATION${replica.unhealthyReason ? `: ${replica.unhealthyReason}` : ''}`;
-    title += replica.lagMs === null ? ')' : `, lag ${formatDuration(replica.lagMs)})`;
-  }
-  lines.push(title);
-  lines.push(
-    `  open ${stats.total}/${stats.max} (min ${stats.min})   in use ${stats.inUse}   idle ${stats.idle}   pending ${stats.pending}   waiting ${stats.waiting}`,
-  );
-  const avg = stats.wait.count > 0 ? stats.wait.totalMs / stats.wait.count : 0;
-  lines.push(
-    `  acquired ${c.acquired}   timed out ${c.timedOut}   aborted ${c.aborted}   waits ${stats.wait.count}` +
-      (stats.wait.count > 0 ? ` (avg ${formatDuration(avg)}, max ${formatDuration(stats.wait.maxMs)})` : '') +
-      `   created ${c.created}   destroyed ${c.destroyed}   create errors ${c.createErrors}`,
-  );
-  lines.push('');
-  if (stats.connections.length === 0) {
-    lines.push('  (no open connections)');
-  } else {
-    const rows = stats.connections.map((conn, i) => [
-      String(i + 1),
-      conn.id,
-      conn.inUse ? 'in use' : 'idle',
-      formatDuration(conn.ageMs),
-      conn.inUse ? '-' : formatDuration(conn.idleMs),
-      conn.inUse ? formatDuration(sinceLastUse(conn)) : '-',
-    ]);
-    lines.push(...table(['#', 'ID', 'STATE', 'AGE', 'IDLE FOR', 'IN USE FOR'], rows, new Set([0, 3, 4, 5])));
-  }
-  return lines;
-}
-
-/** The human-readable stats: every pool's summary and its connections in creation (B-tree) order. */
-export function formatStats(stats: ManagerPoolStats): string {
-  const lines = describePool('primary', stats);
-  for (const [name, replica] of Object.entries(stats.replicas ?? {})) {
-    lines.push('', ...describePool(name, replica, replica));
-  }
-  return lines.join('\n') + '\n';
-}
-
-// ── commands ─────────────────────────────────────────────────────────────────────────────────────
 
 async function stats(globals: GlobalOptions, options: StatsOptions, io: Output): Promise<void> {
   const show = async () => {
