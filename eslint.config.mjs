@@ -17,6 +17,17 @@ export default tseslint.config(
     languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly', process: 'readonly', __dirname: 'readonly', console: 'readonly' } },
   },
   {
+    // The dashboard's browser script: a classic script served inline, with the browser's globals.
+    files: ['lib/admin/dashboard/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: {
+        window: 'readonly', document: 'readonly', location: 'readonly', sessionStorage: 'readonly', fetch: 'readonly',
+        URLSearchParams: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', confirm: 'readonly', Element: 'readonly',
+      },
+    },
+  },
+  {
     files: ['lib/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'error' },
   },

@@ -21,9 +21,10 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'winston';
 import { invalidConfig, isConnectionManagerError } from '../errors';
 import type { ManagerPoolStats } from '../pool/stats';
-import { DASHBOARD_CSP, DASHBOARD_HTML } from './dashboard';
-import { exposureError, isLoopbackHost } from '../net';
-import { hostOfHostHeader, TokenChecker } from './auth';
+import { dashboardPage } from './dashboard/page';
+import { exposureError } from '../net';
+import { crossSiteReason, TokenChecker } from './auth';
+import { drain, errorBody, readBody, routePath, sendJson, tooLarge } from './http';
 import { PoolMetrics } from './metrics';
 
 /** What the admin endpoint needs of a manager. */
@@ -95,6 +96,7 @@ export async function startAdminServer(target: AdminTarget, options: AdminServer
   }
   const exposed = exposureError(host, options.token);
   if (exposed) throw exposed;
+  const dashboard = dashboardPage();
   const log = options.logger;
   const tokens = new TokenChecker(options.token);
   const metrics = options.metrics ?? new PoolMetrics(() => target.getPoolStats());
@@ -125,10 +127,10 @@ export async function startAdminServer(target: AdminTarget, options: AdminServer
       handle({ res }) {
         res.writeHead(200, {
           'Content-Type': 'text/html; charset=utf-8',
-          'Content-Security-Policy': DASHBOARD_CSP,
+          'Content-Security-Policy': dashboard.csp,
           'X-Frame-Options': 'DENY',
         });
-        res.end(DASHBOARD_HTML);
+        res.end(dashboard.html);
       },
     },
     '/stats': {
@@ -264,87 +266,4 @@ export async function startAdminServer(target: AdminTarget, options: AdminServer
       return closing;
     },
   };
-}
-
-/** The path of a request target (`/stats?x=1` → `/stats`), or undefined when it is not a path. */
-function routePath(url: string | undefined): string | undefined {
-  if (url === undefined || !url.startsWith('/') || url.startsWith('//')) return undefined;
-  const end = url.search(/[?#]/);
-  const path = end === -1 ? url : url.slice(0, end);
-  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
-}
-
-/**
- * Why a request to a tokenless endpoint looks like a browser request from another site, or
- * undefined. With a token there is nothing to check: a browser never attaches the token on its
- * own, and a cross-origin page cannot add an Authorization header without a CORS preflight that
- * this endpoint never approves (so a proxy that rewrites Host or adds TLS in front is no problem).
- * Without a token, a page on any site could POST to the loopback endpoint, or read /stats after
- * rebinding a DNS name to 127.0.0.1: so the `Host` must be a loopback name, and a foreign `Origin`
- * or `Sec-Fetch-Site: cross-site` is refused.
- */
-function crossSiteReason(req: http.IncomingMessage, tokenRequired: boolean): string | undefined {
-  if (tokenRequired) return undefined;
-  const host = req.headers.host;
-  const name = hostOfHostHeader(host);
-  if (name === undefined || !isLoopbackHost(name)) return 'without admin.token only loopback host names are accepted';
-  if (req.headers['sec-fetch-site'] === 'cross-site') return 'cross-site browser requests are not accepted';
-  const origin = req.headers.origin;
-  if (origin !== undefined && originHost(origin) !== host?.toLowerCase()) return 'requests from another origin are not accepted';
-  return undefined;
-}
-
-/** `host:port` of an Origin header (`http://127.0.0.1:9187` → `127.0.0.1:9187`), or undefined. */
-function originHost(origin: string): string | undefined {
-  try {
-    return new URL(origin).host.toLowerCase() || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function errorBody(code: string, message: string): { ok: false; error: { code: string; message: string } } {
-  return { ok: false, error: { code, message } };
-}
-
-function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
-/** Answers 413 and closes the connection rather than read the rest of the body. */
-function tooLarge(res: http.ServerResponse, maxBody: number): void {
-  res.setHeader('Connection', 'close');
-  sendJson(res, 413, errorBody('payload_too_large', `Request bodies are limited to ${maxBody} bytes; these routes take none.`));
-  res.once('finish', () => res.req.socket.destroySoon());
-}
-
-/** Reads and drops the body: `'ok'` once it ended within `maxBody` bytes. */
-function readBody(req: http.IncomingMessage, maxBody: number): Promise<'ok' | 'tooLarge' | 'aborted'> {
-  if (req.complete) return Promise.resolve('ok');
-  return new Promise((resolve) => {
-    let received = 0;
-    const onData = (chunk: Buffer) => {
-      received += chunk.length;
-      if (received > maxBody) {
-        req.off('data', onData);
-        req.pause();
-        resolve('tooLarge');
-      }
-    };
-    req.on('data', onData);
-    req.once('end', () => resolve('ok'));
-    req.once('close', () => resolve(req.complete ? 'ok' : 'aborted'));
-  });
-}
-
-/**
- * Discards the body of a request that is refused, so a keep-alive connection stays usable; a body
- * over the limit ends the connection instead.
- */
-function drain(req: http.IncomingMessage, maxBody: number): void {
-  void readBody(req, maxBody).then((outcome) => {
-    if (outcome === 'tooLarge') req.socket.destroySoon();
-  });
 }
