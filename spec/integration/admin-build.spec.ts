@@ -33,7 +33,6 @@ test('npm run build puts the dashboard script into dist/ and the built manager s
   const packed = JSON.parse((await run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, timeout: 60_000 })).stdout) as Array<{ files: Array<{ path: string }> }>;
   expect(packed[0].files.map((f) => f.path)).toEqual(expect.arrayContaining(['dist/admin/dashboard/client.js', 'dist/admin/dashboard/page.js', 'dist/index.js']));
 
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   dist = require(path.join(ROOT, 'dist/index.js')) as DistIndex;
   const manager = dist.getConnectionInstance({
     connection: { connectionString: testDatabaseUrl(), application_name: 'kcm-spec-admin-build' },
