@@ -87,7 +87,8 @@ interface RequestContext {
 /**
  * Starts the admin endpoint for `target` and resolves once it listens.
  * @throws ConnectionManagerError `E_INVALID_CONFIG` (as a rejection) when `host` is not a loopback
- *   address and no token is set, or for a bad port; the listen error (`EADDRINUSE`, …) otherwise.
+ *   address and no token is set, or for a bad port; an Error when the dashboard's script is missing
+ *   from the package (see `dashboardPage`); the listen error (`EADDRINUSE`, …) otherwise.
  */
 export async function startAdminServer(target: AdminTarget, options: AdminServerOptions): Promise<AdminServer> {
   const host = options.host ?? DEFAULT_HOST;
