@@ -212,7 +212,9 @@ export function serverReachableBinDir(binDir: string, cacheDir: string): string 
     rmSync(temporary, { recursive: true, force: true });
   }
   if (!canRun(cachedBin, user)) {
-    throw new Error(`${user.name} cannot run the PostgreSQL binaries copied to ${cacheDir}: is ${os.tmpdir()} readable by all users?`);
+    throw new Error(
+      `${user.name} cannot run the PostgreSQL binaries copied to ${cacheDir}: can every user enter ${path.dirname(cacheDir)}?`,
+    );
   }
   return cachedBin;
 }
