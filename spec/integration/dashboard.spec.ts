@@ -1,9 +1,10 @@
 /**
- * The dashboard in a real browser (Debian's chromium, headless, through playwright-core): it asks
- * for the token, lists the connections in creation order, a click on Reset brings new connection
- * ids, it keeps up with a thousand connections, and under load (200 connections, callers waiting)
- * it draws the picture saved as the screenshot (KCM_DASHBOARD_SCREENSHOT names the file; by default
- * .tmp/dashboard.png — docs/dashboard.png is made this way).
+ * The dashboard in a real browser (headless Chromium through playwright-core; spec/helpers/browser.ts
+ * says which binary): it asks for the token, lists the connections in creation order, a click on
+ * Reset brings new connection ids, it keeps up with a thousand connections, and under load (200
+ * connections, callers waiting) it draws the picture saved as the screenshot
+ * (KCM_DASHBOARD_SCREENSHOT names the file; by default .tmp/dashboard.png — docs/dashboard.png is
+ * made this way).
  */
 import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
@@ -23,7 +24,7 @@ let browser: Browser;
 
 beforeAll(async () => {
   browser = await launchChromium();
-}, 60_000);
+}, 120_000); // the first run on a machine extracts the npm Chromium
 
 afterAll(async () => {
   await browser?.close();
