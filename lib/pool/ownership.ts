@@ -5,7 +5,8 @@
  * caller. The registry maps each record's creation number to the record itself, so the value must
  * be that very object.
  */
-import type { PoolEntry } from './entry';
+import { types } from 'node:util';
+import { PoolEntry } from './entry';
 import { ConnectionManagerError } from '../errors';
 import { notCheckedOut } from './messages';
 import type { Registry } from './registry';
@@ -42,11 +43,10 @@ export function releaseVerdict<C, E extends PoolEntry<C>>(
     if (!poolOpen && (value.state === 'closing' || value.state === 'closed')) return IGNORE;
     return notCheckedOut(value, true);
   }
-  try {
-    const entry = value as PoolEntry<C> | null | undefined;
-    if (!poolOpen && entry?.owner === pool && Object.hasOwn(entry, 'state') && (entry.state === 'closing' || entry.state === 'closed')) return IGNORE;
-  } catch {
-    // a hostile proxy: refused below
+  // Out of the registry but genuine: a record of this pool's, not a copy (own fields, the
+  // record's class), a child (own `state`) or a proxy of one. Ignoring it changes nothing anyway.
+  if (!poolOpen && !types.isProxy(value) && value instanceof PoolEntry && Object.hasOwn(value, 'state') && value.owner === pool) {
+    if (value.state === 'closing' || value.state === 'closed') return IGNORE;
   }
   return new ConnectionManagerError(
     'E_NOT_CHECKED_OUT',
