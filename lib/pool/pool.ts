@@ -24,8 +24,6 @@ import { withTimeout } from './clock';
 import { acquireRequest, type AcquireDeadline, type AcquireRequest } from './deadline';
 import { IGNORE, isOwnRecord, RELEASE, releaseVerdict } from './ownership';
 
-export { MAX_TIMER_MS } from './clock';
-
 /** Everything a pool is built from. */
 export interface PoolConfig<C, E extends PoolEntry<C>> {
   /** Shown in log lines (`primary`, a replica's name). */
