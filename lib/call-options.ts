@@ -4,7 +4,7 @@
  * argument is always reported as such (`E_INVALID_CONFIG`), whatever else is going on. A value
  * that passes cannot make the waiter queue or its timers throw later.
  */
-import { invalidConfig } from './errors';
+import { ConnectionManagerError, invalidConfig } from './errors';
 import { MAX_TIMER_MS } from './pool/clock';
 import { describe } from './options-rules';
 
@@ -74,4 +74,22 @@ export function validateCallOptions(value: unknown, entry: CallEntry): CheckedCa
     throw invalidConfig('intent', `expected "read" or "write", got ${describe(intent)}`, 'Pass intent: "read" to lease from a replica, "write" (or nothing) for the primary.');
   }
   return value as CheckedCallOptions;
+}
+
+/**
+ * Checks `query(sql, bindings)`'s statement arguments: a non-blank string and, when given, an
+ * array of bindings. Without it, a number or null reaches the classifier and then the driver.
+ * @throws ConnectionManagerError `E_INVALID_CONFIG`.
+ */
+export function validateQueryArguments(sql: unknown, bindings: unknown): void {
+  if (typeof sql !== 'string' || sql.trim() === '') {
+    throw badArgument('sql', `expected the statement as a non-blank string, got ${describe(sql)}`, 'Pass the SQL text, e.g. query("SELECT * FROM t WHERE id = $1", [id]).');
+  }
+  if (bindings !== undefined && bindings !== null && !Array.isArray(bindings)) {
+    throw badArgument('bindings', `expected an array, got ${describe(bindings)}`, 'Pass the values of $1, $2, ... as an array, e.g. [id], or leave it out.');
+  }
+}
+
+function badArgument(name: string, problem: string, fix: string): ConnectionManagerError {
+  return new ConnectionManagerError('E_INVALID_CONFIG', `Invalid argument "${name}" of query(): ${problem}. ${fix}`);
 }

@@ -11,7 +11,7 @@ import { startAdminServer, type AdminServer } from './admin/server';
 import { ConnectionManagerError, isConnectionManagerError } from './errors';
 import { createManagerLogger } from './logger';
 import type { ResolvedConfig } from './options';
-import { validateCallOptions, type CheckedCallOptions } from './call-options';
+import { validateCallOptions, validateQueryArguments, type CheckedCallOptions } from './call-options';
 import { systemClock, type Clock } from './pool/clock';
 import { AcquireDeadline } from './pool/deadline';
 import { expireConnections, renewConnections, resetPool } from './pool/eviction';
@@ -259,6 +259,7 @@ export class ConnectionManager {
    * Without replicas every statement runs on the primary.
    */
   async query<R extends Row = Row>(sql: string, bindings?: readonly unknown[], options?: AcquireOptions): Promise<QueryResult<R>> {
+    validateQueryArguments(sql, bindings);
     // One deadline for the call: a read retried on the primary gets what is left of it.
     const deadline = AcquireDeadline.start(validateCallOptions(options, 'query'), this.config.pool.acquireTimeoutMs, this.clock);
     if (this.router.replicas.length > 0) {

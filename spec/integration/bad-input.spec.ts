@@ -181,6 +181,10 @@ describe('3. per-call numbers that are not finite numbers > 0', () => {
     expect((await rejection(manager.query('SELECT 1', [], { intent: 'read' } as never))).code).toBe('E_INVALID_CONFIG');
     expect((await rejection(manager.getConnection('fast' as never))).code).toBe('E_INVALID_CONFIG');
     expect((await rejection(manager.withConnection('not a function' as never))).code).toBe('E_INVALID_CONFIG');
+    for (const [sql, bindings] of [[123, undefined], [null, undefined], ['  ', undefined], ['SELECT $1::int', 'x']]) {
+      const r = await rejection(manager.query(sql as string, bindings as never));
+      expect(r.code).toBe('E_INVALID_CONFIG');
+    }
     await expectIntact({ inUse: 0 });
   });
 });
