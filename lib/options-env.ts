@@ -3,7 +3,7 @@
  * `getConnectionInstance()` called without a config. The values are validated by `resolveOptions()`.
  */
 import { invalidConfig } from './errors';
-import type { ConnectionManagerConfig, LogLevel } from './options';
+import type { ConnectionManagerConfig, LogLevel } from './options-types';
 
 /** The `KCM_*` environment variables read when `getConnectionInstance()` is called without config. */
 export const ENVIRONMENT_VARIABLES = {
