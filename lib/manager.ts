@@ -11,7 +11,9 @@ import { startAdminServer, type AdminServer } from './admin/server';
 import { ConnectionManagerError, isConnectionManagerError } from './errors';
 import { createManagerLogger } from './logger';
 import type { ResolvedConfig } from './options';
+import { validateCallOptions, validateQueryArguments, type CheckedCallOptions } from './call-options';
 import { systemClock, type Clock } from './pool/clock';
+import { AcquireDeadline } from './pool/deadline';
 import { expireConnections, renewConnections, resetPool } from './pool/eviction';
 import type { AcquireOptions, Pool } from './pool/pool';
 import type { ManagerPoolStats } from './pool/stats';
@@ -123,7 +125,7 @@ export class ConnectionManager {
   private createReadKnex(): Knex {
     if (this.router.replicas.length === 0) return this.knex;
     const adapter = new LeasingPoolAdapter(
-      () => this.leaseForRead({}),
+      () => this.leaseForRead(AcquireDeadline.start({}, this.config.pool.acquireTimeoutMs, this.clock)),
       () => undefined,
       () => 0,
     );
@@ -176,35 +178,53 @@ export class ConnectionManager {
    * Checks a connection out. Callers are served first come, first served; the wait ends with a
    * connection, at `timeoutMs` (`E_ACQUIRE_TIMEOUT`), when `signal` aborts (`E_ABORTED`), or at
    * `close()` (`E_POOL_CLOSED`). Give it back with {@link ConnectionManager.releaseConnection}.
+   * One deadline covers the whole call, a replica tried first and the primary after it included.
+   * Bad options reject with `E_INVALID_CONFIG` before anything else is looked at.
    */
   getConnection(options?: GetConnectionOptions): Promise<PooledConnection> {
-    if (options?.intent === 'read' && this.router.replicas.length > 0) return this.leaseForRead(options);
-    if (options?.intent === 'write') this.readYourWrites.noteWrite();
-    return this.primary.pool.acquire(options);
+    let checked: CheckedCallOptions;
+    try {
+      checked = validateCallOptions(options, 'getConnection');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.leaseChecked(checked);
+  }
+
+  /** `getConnection()` after its options were checked. */
+  private leaseChecked(options: CheckedCallOptions): Promise<PgPooledConnection> {
+    const deadline = AcquireDeadline.start(options, this.config.pool.acquireTimeoutMs, this.clock);
+    if (options.intent === 'read' && this.router.replicas.length > 0) return this.leaseForRead(deadline);
+    if (options.intent === 'write') this.readYourWrites.noteWrite();
+    return this.primary.pool.acquire(deadline);
   }
 
   /**
    * A lease for a read: from the picked replica, or the primary when no replica is healthy, the
-   * caller wrote recently, or the replica cannot lend one in time (it is then taken out of rotation).
+   * caller wrote recently, or the replica cannot lend one in time (it is then taken out of
+   * rotation). The primary gets what is left of the caller's deadline, not a new one.
    */
-  private async leaseForRead(options: AcquireOptions): Promise<PgPooledConnection> {
+  private async leaseForRead(deadline: AcquireDeadline): Promise<PgPooledConnection> {
     const replica = this.readYourWrites.mustReadPrimary() ? undefined : this.router.pick();
-    if (!replica) return this.primary.pool.acquire(options);
+    // With no time left, a replica's timeout would say nothing about the replica: go to the primary, which reports it.
+    if (!replica || deadline.remainingMs(this.clock) <= 0) return this.primary.pool.acquire(deadline);
     try {
-      const entry = await replica.handle.pool.acquire(this.replicaAcquireOptions(options));
+      const entry = await replica.handle.pool.acquire(this.replicaDeadline(deadline));
       replica.reads++;
       return entry;
     } catch (error) {
       if (isConnectionManagerError(error, 'E_ABORTED') || isConnectionManagerError(error, 'E_POOL_CLOSED') || isConnectionManagerError(error, 'E_INVALID_CONFIG')) throw error;
       this.router.markUnhealthy(replica, `could not lend a connection: ${error instanceof Error ? error.message : String(error)}`);
-      return this.primary.pool.acquire(options);
+      return this.primary.pool.acquire(deadline);
     }
   }
 
-  /** A replica gets a share of the caller's deadline, so a failing replica leaves time for the primary. */
-  private replicaAcquireOptions(options: AcquireOptions): AcquireOptions {
-    const total = options.timeoutMs ?? this.config.pool.acquireTimeoutMs;
-    return { signal: options.signal, timeoutMs: Math.max(1, Math.min(total / 2, this.config.pool.createTimeoutMs)) };
+  /**
+   * A replica gets a share of what is left of the caller's deadline (half, at most one
+   * `createTimeoutMs`), so a failing replica leaves time for the primary.
+   */
+  private replicaDeadline(deadline: AcquireDeadline): AcquireDeadline {
+    return deadline.capped(Math.min(deadline.remainingMs(this.clock) / 2, this.config.pool.createTimeoutMs), this.clock);
   }
 
   /**
@@ -224,10 +244,13 @@ export class ConnectionManager {
    * Without replicas every statement runs on the primary.
    */
   async query<R extends Row = Row>(sql: string, bindings?: readonly unknown[], options?: AcquireOptions): Promise<QueryResult<R>> {
+    validateQueryArguments(sql, bindings);
+    // One deadline for the call: a read retried on the primary gets what is left of it.
+    const deadline = AcquireDeadline.start(validateCallOptions(options, 'query'), this.config.pool.acquireTimeoutMs, this.clock);
     if (this.router.replicas.length > 0) {
       const target = classifyStatement(sql).target;
       if (target === 'replica') {
-        const entry = await this.leaseForRead(options ?? {});
+        const entry = await this.leaseForRead(deadline);
         const pool = entry.owner as PgEntryPool;
         if (pool !== this.primary.pool) {
           try {
@@ -241,7 +264,7 @@ export class ConnectionManager {
           } finally {
             if (entry.state === 'inUse') pool.release(entry);
           }
-          return this.runOnPrimary<R>(sql, bindings, options);
+          return this.runOnPrimary<R>(sql, bindings, deadline);
         }
         try {
           return await entry.query<R>(sql, bindings);
@@ -251,11 +274,11 @@ export class ConnectionManager {
       }
       this.readYourWrites.noteWrite();
     }
-    return this.runOnPrimary<R>(sql, bindings, options);
+    return this.runOnPrimary<R>(sql, bindings, deadline);
   }
 
-  private async runOnPrimary<R extends Row>(sql: string, bindings: readonly unknown[] | undefined, options?: AcquireOptions): Promise<QueryResult<R>> {
-    const entry = await this.primary.pool.acquire(options);
+  private async runOnPrimary<R extends Row>(sql: string, bindings: readonly unknown[] | undefined, deadline: AcquireDeadline): Promise<QueryResult<R>> {
+    const entry = await this.primary.pool.acquire(deadline);
     try {
       return await entry.query<R>(sql, bindings);
     } finally {
@@ -271,9 +294,6 @@ export class ConnectionManager {
    */
   releaseConnection(connection: PooledConnection): Promise<void> {
     try {
-      if (typeof connection !== 'object' || connection === null) {
-        throw new ConnectionManagerError('E_NOT_CHECKED_OUT', `releaseConnection() expects a connection from getConnection(), got ${connection === null ? 'null' : typeof connection}.`);
-      }
       this.poolOf(connection).release(connection as PgPooledConnection);
       return RESOLVED;
     } catch (error) {
@@ -281,17 +301,31 @@ export class ConnectionManager {
     }
   }
 
-  /** The pool that lent `connection`; the primary's for foreign objects (which it then refuses). */
-  private poolOf(connection: PooledConnection): PgEntryPool {
-    const owner = (connection as Partial<PgPooledConnection>).owner;
+  /**
+   * The pool that lent `connection`; the primary's for anything else (which it then refuses: each
+   * pool accepts only its own records, by identity). Never throws, whatever `connection` is.
+   */
+  private poolOf(connection: unknown): PgEntryPool {
+    let owner: unknown;
+    try {
+      owner = (connection as Partial<PgPooledConnection> | null | undefined)?.owner;
+    } catch {
+      return this.primary.pool; // a proxy whose trap throws
+    }
     if (owner === this.primary.pool) return this.primary.pool;
     for (const r of this.router.replicas) if (owner === r.handle.pool) return r.handle.pool;
     return this.primary.pool;
   }
 
-  /** Runs `fn` with a checked-out connection and always releases it, whatever `fn` does. */
+  /**
+   * Runs `fn` with a checked-out connection and always releases it, whatever `fn` does.
+   * Takes the options of {@link ConnectionManager.getConnection}, checked the same way.
+   */
   async withConnection<T>(fn: (connection: PooledConnection) => Promise<T> | T, options?: GetConnectionOptions): Promise<T> {
-    const connection = (await this.getConnection(options)) as PgPooledConnection;
+    if (typeof fn !== 'function') {
+      throw new ConnectionManagerError('E_INVALID_CONFIG', `Invalid argument "fn" of withConnection(): expected a function, got ${fn === null ? 'null' : typeof fn}. Pass (connection) => ... as the first argument.`);
+    }
+    const connection = await this.leaseChecked(validateCallOptions(options, 'withConnection'));
     const lease = connection.leases;
     try {
       return await fn(connection);

@@ -1,145 +1,46 @@
 /**
- * Option types, their defaults and `resolveOptions()`, which validates a user's configuration up
- * front: unknown keys and bad values are refused with `E_INVALID_CONFIG` naming the option and the
- * fix. docs/options.md documents every option (unit, default, interactions) — keep the two in step.
+ * The defaults and `resolveOptions()`, which validates a user's configuration up front: unknown
+ * keys and bad values are refused with `E_INVALID_CONFIG` naming the option and the fix. The types
+ * live in options-types.ts, the shared checks in options-rules.ts, the connection checks in
+ * options-connection.ts and the environment in options-env.ts; all are exported from here.
+ * docs/options.md documents every option (unit, default, interactions) — keep the two in step.
  */
-import type { Knex } from 'knex';
 import type { Logger } from 'winston';
-import { isLoopbackHost } from './net';
+import type {
+  KnexPassthroughOptions,
+  LogLevel,
+  PoolOptions,
+  ReplicaConfig,
+  ResolvedAdminOptions,
+  ResolvedConfig,
+  ResolvedPoolOptions,
+  ResolvedRetryOptions,
+  RetryOptions,
+  RoutingOptions,
+  RoutingStrategy,
+} from './options-types';
+import { exposureError } from './net';
 import { invalidConfig } from './errors';
+import { resolveConnection } from './options-connection';
+import { checkNumber, describe, isPlainObject, rejectUnknownKeys, type NumberRule } from './options-rules';
 
-/** Log levels understood by the built-in logger (winston's npm levels). */
-export type LogLevel = 'error' | 'warn' | 'info' | 'http' | 'verbose' | 'debug' | 'silly';
+export { configFromEnvironment, ENVIRONMENT_VARIABLES } from './options-env';
 
-/** Pool sizing and timing. Every time is in milliseconds; `0` disables the timed features that say so. */
-export interface PoolOptions {
-  /** Connections kept open at all times; `ready()` resolves once this many are open. Default 2. */
-  min?: number;
-  /** Hard upper bound on open connections, counting those being opened or closed. Default 10. */
-  max?: number;
-  /** Longest a `getConnection()` may wait overall (queueing, opening, validating). Default 30000. */
-  acquireTimeoutMs?: number;
-  /** Longest one attempt to open a connection may take (TCP, TLS, auth, session setup). Default 10000. */
-  createTimeoutMs?: number;
-  /** Idle connections above `min` are closed after this long unused. `0` disables. Default 600000. */
-  idleTimeoutMs?: number;
-  /** Connections are replaced after this long (minus up to 2.5% jitter). `0` disables. Default 1800000. */
-  maxLifetimeMs?: number;
-  /** Longest a validation query (`SELECT 1`) may take. Default 5000. */
-  validationTimeoutMs?: number;
-  /** A connection idle longer than this is validated before it is handed out. `0` disables. Default 10000. */
-  validationIdleThresholdMs?: number;
-  /** Idle connections are pinged this often to keep them (and NAT/firewall state) alive. `0` disables. Default 120000. */
-  keepaliveIntervalMs?: number;
-  /** A connection held longer than this is reported as a possible leak. `0` disables. Default 0. */
-  leakDetectionThresholdMs?: number;
-  /** Most callers allowed to wait at once; more fail fast with `E_QUEUE_FULL`. Default `Infinity`. */
-  maxWaiting?: number;
-  /** How long `close()` waits for checked-out connections before closing them by force. Default 10000. */
-  closeTimeoutMs?: number;
-}
-
-/** Retries of a failed connection attempt, with exponential backoff and jitter. */
-export interface RetryOptions {
-  /** Attempts in total per connection open (1 = no retry). Default 3. */
-  attempts?: number;
-  /** Delay before the first retry; doubles each time. Default 50. */
-  initialDelayMs?: number;
-  /** Cap on the delay between attempts (also how long recovery may lag a database restart). Default 500. */
-  maxDelayMs?: number;
-}
-
-/** A read replica (a hot standby) that read-only work can be routed to. */
-export interface ReplicaConfig {
-  /** Unique name, used in stats, logs and metrics. */
-  name: string;
-  /** Its connection string or pg connection object. */
-  connection: string | Knex.PgConnectionConfig;
-  /** Relative share of reads under the `random` strategy. Default 1. */
-  weight?: number;
-}
-
-/** How reads are spread over replicas. */
-export type RoutingStrategy = 'round-robin' | 'least-busy' | 'random';
-
-/** Read/write splitting. Only used when `replicas` are configured. */
-export interface RoutingOptions {
-  /** How a replica is picked for a read. Default `'round-robin'`. */
-  strategy?: RoutingStrategy;
-  /** A replica whose replay lag exceeds this is taken out of rotation. `0` disables. Default 10000. */
-  maxReplicaLagMs?: number;
-  /** After a write, reads in the same async context go to the primary for this long. `0` disables. Default 1000. */
-  readYourWritesMs?: number;
-  /** How often each replica's health and lag are checked. Default 1000. */
-  healthCheckIntervalMs?: number;
-}
-
-/**
- * The admin endpoint (HTTP): stats, Prometheus metrics, the dashboard and the admin triggers, for
- * an operator in another process. Off unless configured. See docs/operations.md.
- */
-export interface AdminOptions {
-  /** TCP port to listen on; `0` picks a free one (read it from `await manager.adminReady()`). */
-  port: number;
-  /** Address to listen on. Default `'127.0.0.1'`. Any non-loopback address requires `token`. */
-  host?: string;
-  /**
-   * Bearer token required by every route except the dashboard page (and `/metrics` unless
-   * `metricsAuth`). At least 16 characters. Without it the endpoint only listens on loopback.
-   */
-  token?: string;
-  /** Require the token for `/metrics` too. Default false. */
-  metricsAuth?: boolean;
-}
-
-/** Admin options after validation. */
-export interface ResolvedAdminOptions {
-  port: number;
-  host: string;
-  token: string | undefined;
-  metricsAuth: boolean;
-}
-
-/** Knex options passed through to the `knex` instance (everything but what the manager owns). */
-export type KnexPassthroughOptions = Omit<Knex.Config, 'client' | 'connection' | 'pool' | 'connectionPool'>;
-
-/** Configuration of {@link getConnectionInstance}. */
-export interface ConnectionManagerConfig {
-  /** A PostgreSQL connection string, or a knex/pg connection object. */
-  connection: string | Knex.PgConnectionConfig;
-  /** Pool sizing and timing. */
-  pool?: PoolOptions;
-  /** Connect retries. */
-  retry?: RetryOptions;
-  /** A winston logger to log to, or the level for the built-in one. Default `{ level: 'info' }`. */
-  logger?: Logger | { level: LogLevel };
-  /** Extra knex options (for example `searchPath`, `debug`, `postProcessResponse`). */
-  knex?: KnexPassthroughOptions;
-  /** Read replicas; each gets its own pool with the same limits. */
-  replicas?: ReplicaConfig[];
-  /** Read/write splitting over `replicas`. */
-  routing?: RoutingOptions;
-  /** The admin HTTP endpoint; off when left out. */
-  admin?: AdminOptions;
-}
-
-/** Pool options with every default filled in. */
-export type ResolvedPoolOptions = Required<PoolOptions>;
-/** Retry options with every default filled in. */
-export type ResolvedRetryOptions = Required<RetryOptions>;
-
-/** A configuration after validation, with defaults filled in. */
-export interface ResolvedConfig {
-  connection: string | Knex.PgConnectionConfig;
-  pool: ResolvedPoolOptions;
-  retry: ResolvedRetryOptions;
-  logger: Logger | { level: LogLevel };
-  knex: KnexPassthroughOptions;
-  replicas: Array<Required<ReplicaConfig>>;
-  routing: Required<RoutingOptions>;
-  /** Undefined when the admin endpoint is off. */
-  admin?: ResolvedAdminOptions;
-}
+export type {
+  AdminOptions,
+  ConnectionManagerConfig,
+  KnexPassthroughOptions,
+  LogLevel,
+  PoolOptions,
+  ReplicaConfig,
+  ResolvedAdminOptions,
+  ResolvedConfig,
+  ResolvedPoolOptions,
+  ResolvedRetryOptions,
+  RetryOptions,
+  RoutingOptions,
+  RoutingStrategy,
+} from './options-types';
 
 /** The defaults, documented in docs/options.md. */
 export const DEFAULT_POOL_OPTIONS: Readonly<ResolvedPoolOptions> = Object.freeze({
@@ -171,104 +72,31 @@ export const DEFAULT_ROUTING_OPTIONS: Readonly<Required<RoutingOptions>> = Objec
 });
 
 const TOP_LEVEL_KEYS = ['connection', 'pool', 'retry', 'logger', 'knex', 'replicas', 'routing', 'admin'] as const;
-/** Options named by the public contract whose features this version does not provide yet. */
-const NOT_YET_SUPPORTED: readonly string[] = [];
 const STRATEGIES: readonly RoutingStrategy[] = ['round-robin', 'least-busy', 'random'];
 const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'];
 
-/** The `KCM_*` environment variables read when `getConnectionInstance()` is called without config. */
-export const ENVIRONMENT_VARIABLES = {
-  KCM_POOL_MIN: 'pool.min',
-  KCM_POOL_MAX: 'pool.max',
-  KCM_ACQUIRE_TIMEOUT_MS: 'pool.acquireTimeoutMs',
-  KCM_CREATE_TIMEOUT_MS: 'pool.createTimeoutMs',
-  KCM_IDLE_TIMEOUT_MS: 'pool.idleTimeoutMs',
-  KCM_MAX_LIFETIME_MS: 'pool.maxLifetimeMs',
-  KCM_VALIDATION_TIMEOUT_MS: 'pool.validationTimeoutMs',
-  KCM_VALIDATION_IDLE_THRESHOLD_MS: 'pool.validationIdleThresholdMs',
-  KCM_KEEPALIVE_INTERVAL_MS: 'pool.keepaliveIntervalMs',
-  KCM_LEAK_DETECTION_THRESHOLD_MS: 'pool.leakDetectionThresholdMs',
-  KCM_MAX_WAITING: 'pool.maxWaiting',
-  KCM_CLOSE_TIMEOUT_MS: 'pool.closeTimeoutMs',
-  KCM_RETRY_ATTEMPTS: 'retry.attempts',
-  KCM_RETRY_INITIAL_DELAY_MS: 'retry.initialDelayMs',
-  KCM_RETRY_MAX_DELAY_MS: 'retry.maxDelayMs',
-} as const;
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function rejectUnknownKeys(section: string, value: Record<string, unknown>, allowed: readonly string[]): void {
-  for (const key of Object.keys(value)) {
-    if (allowed.includes(key)) continue;
-    const name = section ? `${section}.${key}` : key;
-    if (!section && NOT_YET_SUPPORTED.includes(key)) {
-      throw invalidConfig(name, 'this version does not support it yet', `Remove "${key}" from the configuration.`);
-    }
-    throw invalidConfig(name, 'unknown option', `Remove it; the known ${section || 'top-level'} options are: ${allowed.join(', ')}.`);
-  }
-}
-
-/** Node's timers take at most 2^31-1 ms; longer delays fire immediately. */
-const MAX_MS = 2_147_483_647;
-
-interface NumberRule {
-  /** Smallest allowed value. */
-  min: number;
-  /** Must be a whole number. */
-  integer: boolean;
-  /** `Infinity` is allowed (meaning "no limit"). */
-  infinite?: boolean;
-  /** What the value means, for the error message. */
-  unit: string;
-}
-
-function checkNumber(name: string, value: unknown, rule: NumberRule): number {
-  if (typeof value !== 'number' || Number.isNaN(value)) {
-    throw invalidConfig(name, `expected a number (${rule.unit}), got ${describe(value)}`, `Set "${name}" to a number >= ${rule.min}.`);
-  }
-  if (value === Number.POSITIVE_INFINITY && rule.infinite) return value;
-  const max = rule.unit.startsWith('milliseconds') ? MAX_MS : Number.MAX_SAFE_INTEGER;
-  if (value > max) {
-    throw invalidConfig(name, `${value} is larger than the longest timer Node supports (${max} ms, about 24.8 days)`, `Set "${name}" to at most ${max}, or 0 where that disables it.`);
-  }
-  if (!Number.isFinite(value) || value < rule.min || (rule.integer && !Number.isInteger(value))) {
-    const kind = rule.integer ? 'a whole number' : 'a number';
-    throw invalidConfig(
-      name,
-      `expected ${kind} >= ${rule.min} (${rule.unit}), got ${describe(value)}`,
-      `Set "${name}" to ${kind} >= ${rule.min}${rule.infinite ? ' or Infinity' : ''}.`,
-    );
-  }
-  return value;
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
-  return typeof value;
-}
+/** A time in milliseconds of at least `min`. */
+const ms = (min: number, zeroDisables = false): NumberRule => ({ min, integer: false, kind: 'ms', zeroDisables, unit: 'milliseconds' });
 
 const POOL_RULES: Record<keyof PoolOptions, NumberRule> = {
-  min: { min: 0, integer: true, unit: 'connections' },
-  max: { min: 1, integer: true, unit: 'connections' },
-  acquireTimeoutMs: { min: 1, integer: false, unit: 'milliseconds' },
-  createTimeoutMs: { min: 1, integer: false, unit: 'milliseconds' },
-  idleTimeoutMs: { min: 0, integer: false, unit: 'milliseconds, 0 disables' },
-  maxLifetimeMs: { min: 0, integer: false, unit: 'milliseconds, 0 disables' },
-  validationTimeoutMs: { min: 1, integer: false, unit: 'milliseconds' },
-  validationIdleThresholdMs: { min: 0, integer: false, unit: 'milliseconds, 0 disables' },
-  keepaliveIntervalMs: { min: 0, integer: false, unit: 'milliseconds, 0 disables' },
-  leakDetectionThresholdMs: { min: 0, integer: false, unit: 'milliseconds, 0 disables' },
-  maxWaiting: { min: 0, integer: true, infinite: true, unit: 'waiting callers' },
-  closeTimeoutMs: { min: 0, integer: false, unit: 'milliseconds' },
+  min: { min: 0, integer: true, kind: 'count', unit: 'connections' },
+  max: { min: 1, integer: true, kind: 'count', unit: 'connections' },
+  acquireTimeoutMs: ms(1),
+  createTimeoutMs: ms(1),
+  idleTimeoutMs: ms(0, true),
+  maxLifetimeMs: ms(0, true),
+  validationTimeoutMs: ms(1),
+  validationIdleThresholdMs: ms(0, true),
+  keepaliveIntervalMs: ms(0, true),
+  leakDetectionThresholdMs: ms(0, true),
+  maxWaiting: { min: 0, integer: true, infinite: true, kind: 'count', unit: 'waiting callers' },
+  closeTimeoutMs: ms(0),
 };
 
 const RETRY_RULES: Record<keyof RetryOptions, NumberRule> = {
-  attempts: { min: 1, integer: true, unit: 'attempts in total' },
-  initialDelayMs: { min: 0, integer: false, unit: 'milliseconds' },
-  maxDelayMs: { min: 0, integer: false, unit: 'milliseconds' },
+  attempts: { min: 1, integer: true, kind: 'count', unit: 'attempts in total' },
+  initialDelayMs: ms(0),
+  maxDelayMs: ms(0),
 };
 
 function resolveNumbers<T extends object>(
@@ -299,21 +127,6 @@ function isWinstonLogger(value: unknown): value is Logger {
 
 function isPlainObjectOrInstance(value: unknown): value is object {
   return typeof value === 'object' && value !== null;
-}
-
-function resolveConnection(value: unknown): string | Knex.PgConnectionConfig {
-  if (typeof value === 'string') {
-    if (value.trim() === '') {
-      throw invalidConfig('connection', 'the connection string is empty', 'Set it to a URL such as postgres://user:password@127.0.0.1:5432/db, or set DATABASE_URL.');
-    }
-    return value;
-  }
-  if (isPlainObject(value)) return value as Knex.PgConnectionConfig;
-  throw invalidConfig(
-    'connection',
-    value === undefined ? 'it is missing' : `expected a connection string or object, got ${describe(value)}`,
-    'Pass connection: "postgres://user:password@host:5432/db" (or a pg connection object), or set DATABASE_URL.',
-  );
 }
 
 /**
@@ -358,8 +171,7 @@ function resolveAdmin(value: unknown): ResolvedAdminOptions | undefined {
   if (!isPlainObject(value)) throw invalidConfig('admin', `expected an object, got ${describe(value)}`, 'Pass admin: { port, host?, token?, metricsAuth? }, or leave it out to keep the endpoint off.');
   rejectUnknownKeys('admin', value, ['port', 'host', 'token', 'metricsAuth']);
   if (value.port === undefined) throw invalidConfig('admin.port', 'it is missing', 'Set admin.port to a free TCP port, or 0 to pick one.');
-  const port = checkNumber('admin.port', value.port, { min: 0, integer: true, unit: 'TCP port, 0 picks a free one' });
-  if (port > 65535) throw invalidConfig('admin.port', `${port} is not a TCP port`, 'Set admin.port to a number from 0 to 65535.');
+  const port = checkNumber('admin.port', value.port, { min: 0, max: 65535, integer: true, kind: 'count', unit: 'TCP port, 0 picks a free one' });
   let host = '127.0.0.1';
   if (value.host !== undefined) {
     if (typeof value.host !== 'string' || value.host.trim() === '' || /\s/.test(value.host.trim())) {
@@ -378,9 +190,8 @@ function resolveAdmin(value: unknown): ResolvedAdminOptions | undefined {
     }
     token = value.token;
   }
-  if (token === undefined && !isLoopbackHost(host)) {
-    throw invalidConfig('admin.token', `the admin endpoint would listen on ${host}, which other machines can reach, without a token`, 'Set admin.token to a long random secret, or listen on 127.0.0.1.');
-  }
+  const exposed = exposureError(host, token);
+  if (exposed) throw exposed;
   if (value.metricsAuth !== undefined && typeof value.metricsAuth !== 'boolean') {
     throw invalidConfig('admin.metricsAuth', `expected true or false, got ${describe(value.metricsAuth)}`, 'Set admin.metricsAuth to true to require the token for /metrics, or leave it out.');
   }
@@ -404,13 +215,8 @@ function resolveReplicas(value: unknown): Array<Required<ReplicaConfig>> {
       throw invalidConfig(`${at}.name`, `the name "${item.name}" is ${item.name === 'primary' ? 'reserved' : 'used twice'}`, 'Give each replica a unique name other than "primary".');
     }
     names.add(item.name);
-    let connection: string | Knex.PgConnectionConfig;
-    try {
-      connection = resolveConnection(item.connection);
-    } catch {
-      throw invalidConfig(`${at}.connection`, `expected a connection string or object, got ${describe(item.connection)}`, 'Pass the replica\'s URL, e.g. postgres://user@replica-host:5432/db.');
-    }
-    const weight = item.weight === undefined ? 1 : checkNumber(`${at}.weight`, item.weight, { min: 0, integer: false, unit: 'relative share' });
+    const connection = resolveConnection(item.connection, `${at}.connection`);
+    const weight = item.weight === undefined ? 1 : checkNumber(`${at}.weight`, item.weight, { min: 0, integer: false, kind: 'count', unit: 'relative share' });
     return { name: item.name, connection, weight };
   });
 }
@@ -426,10 +232,9 @@ function resolveRouting(value: unknown): Required<RoutingOptions> {
     }
     out.strategy = value.strategy as RoutingStrategy;
   }
-  const ms = { min: 0, integer: false, unit: 'milliseconds' };
-  if (value.maxReplicaLagMs !== undefined) out.maxReplicaLagMs = checkNumber('routing.maxReplicaLagMs', value.maxReplicaLagMs, { ...ms, unit: 'milliseconds, 0 disables' });
-  if (value.readYourWritesMs !== undefined) out.readYourWritesMs = checkNumber('routing.readYourWritesMs', value.readYourWritesMs, { ...ms, unit: 'milliseconds, 0 disables' });
-  if (value.healthCheckIntervalMs !== undefined) out.healthCheckIntervalMs = checkNumber('routing.healthCheckIntervalMs', value.healthCheckIntervalMs, { ...ms, min: 10 });
+  if (value.maxReplicaLagMs !== undefined) out.maxReplicaLagMs = checkNumber('routing.maxReplicaLagMs', value.maxReplicaLagMs, ms(0, true));
+  if (value.readYourWritesMs !== undefined) out.readYourWritesMs = checkNumber('routing.readYourWritesMs', value.readYourWritesMs, ms(0, true));
+  if (value.healthCheckIntervalMs !== undefined) out.healthCheckIntervalMs = checkNumber('routing.healthCheckIntervalMs', value.healthCheckIntervalMs, ms(10));
   return out;
 }
 
@@ -444,31 +249,4 @@ function resolveLogger(value: unknown): Logger | { level: LogLevel } {
     throw invalidConfig('logger.level', `expected one of ${LOG_LEVELS.join(', ')}, got ${describe(value.level)}`, 'Set logger.level to a winston level such as "info".');
   }
   throw invalidConfig('logger', `expected a winston logger or { level }, got ${describe(value)}`, 'Pass a logger created by winston.createLogger(), or { level: "info" }.');
-}
-
-/**
- * Builds a configuration from the environment: `DATABASE_URL` and the documented `KCM_*` variables
- * (see {@link ENVIRONMENT_VARIABLES} and docs/options.md). Values are validated by {@link resolveOptions}.
- */
-export function configFromEnvironment(env: NodeJS.ProcessEnv = process.env): ConnectionManagerConfig {
-  const url = env.DATABASE_URL;
-  if (url === undefined || url.trim() === '') {
-    throw invalidConfig('connection', 'no configuration was given and DATABASE_URL is not set', 'Pass a config to getConnectionInstance({ connection }) or set DATABASE_URL.');
-  }
-  const pool: Record<string, number> = {};
-  const retry: Record<string, number> = {};
-  for (const [variable, path] of Object.entries(ENVIRONMENT_VARIABLES)) {
-    const raw = env[variable];
-    if (raw === undefined || raw.trim() === '') continue;
-    const value = raw.trim() === 'Infinity' ? Number.POSITIVE_INFINITY : Number(raw);
-    if (Number.isNaN(value)) {
-      throw invalidConfig(path, `environment variable ${variable} is not a number (${JSON.stringify(raw)})`, `Set ${variable} to a number, or unset it.`);
-    }
-    const [section, key] = path.split('.') as [string, string];
-    (section === 'pool' ? pool : retry)[key] = value;
-  }
-  const config: ConnectionManagerConfig = { connection: url, pool, retry };
-  const level = env.KCM_LOG_LEVEL;
-  if (level !== undefined && level.trim() !== '') config.logger = { level: level.trim() as LogLevel };
-  return config;
 }

@@ -6,7 +6,11 @@
 import type { Knex } from 'knex';
 import type { Client as PgClient } from 'pg';
 import type { Logger } from 'winston';
+import { systemClock, withTimeout, type Clock } from '../pool/clock';
 import type { Connector } from '../pool/connector';
+
+/** How long `close()` waits for the server to end a session before destroying the socket. */
+const CLOSE_GRACE_MS = 2_000;
 
 /** The pg client internals read here, each guarded. */
 interface PgClientInternals {
@@ -35,61 +39,98 @@ function isPermanentSqlState(code: string): boolean {
   return code.startsWith('28') || code === '3D000' || code.startsWith('42') || code === '0A000';
 }
 
+/** The knex pg dialect client internals used to open a connection, each guarded. */
+interface KnexPgClientInternals {
+  driver?: { Client?: new (settings: unknown) => PgClient };
+  connectionSettings?: unknown;
+  _acquireOnlyConnection?: () => Promise<PgClient>;
+}
+
+/** What pg keeps of a connection attempt: its connect-timeout timer and the socket. */
+interface PgAttemptInternals {
+  connectionTimeoutHandle?: unknown;
+  connection?: { stream?: { destroy?: () => void; on?: (event: 'error', listener: () => void) => unknown } };
+}
+
+function ignore(): void {
+  // A socket error with nobody left to tell: the attempt already failed or was abandoned.
+}
+
+/**
+ * Opens one pg client the way knex's dialect does (same settings, same 'error'/'end' marks), but
+ * so that no failure of the attempt can reach the process as an unhandled 'error' event. pg arms
+ * its connect timer before `socket.connect()`, which may throw synchronously (a bad port); the
+ * timer would later destroy a socket that has no error listener, once per retry. So the socket
+ * gets a listener before connecting, and a failed attempt's timer is cleared and socket destroyed.
+ */
+export function openGuarded(knexClient: Knex.Client): Promise<PgClient> {
+  const internals = knexClient as unknown as KnexPgClientInternals;
+  const Client = internals.driver?.Client;
+  if (typeof Client !== 'function') return Promise.reject(new Error('knex has no pg driver loaded (is the "pg" package installed?)'));
+  let raw: PgClient;
+  try {
+    raw = new Client(internals.connectionSettings);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  const marks = raw as unknown as PgClientInternals & PgAttemptInternals;
+  raw.on('error', (error) => {
+    marks.__knex__disposed = error;
+  });
+  raw.on('end', () => {
+    marks.__knex__disposed ??= 'Connection ended unexpectedly';
+  });
+  marks.connection?.stream?.on?.('error', ignore);
+  const abandon = (error: unknown): never => {
+    clearTimeout(marks.connectionTimeoutHandle as NodeJS.Timeout | undefined);
+    try {
+      marks.connection?.stream?.destroy?.();
+    } catch {
+      // Already destroyed: nothing left to free.
+    }
+    throw error;
+  };
+  try {
+    return raw.connect().then(() => raw, abandon);
+  } catch (error) {
+    return Promise.reject(error).catch(abandon);
+  }
+}
+
 export class PgConnector implements Connector<PgClient> {
   private txStatusUnsupported = false;
 
   constructor(
     private readonly client: Knex.Client,
     private readonly log: Logger,
-  ) {}
+    private readonly clock: Clock = systemClock,
+  ) {
+    // knex's acquireRawConnection (version check, search path) opens through this method.
+    (client as unknown as KnexPgClientInternals)._acquireOnlyConnection = () => openGuarded(client);
+  }
 
   open(timeoutMs: number): Promise<PgClient> {
-    const attempt = this.client.acquireRawConnection() as Promise<PgClient>;
-    return new Promise<PgClient>((resolve, reject) => {
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        reject(new Error(`Opening a connection timed out after ${timeoutMs} ms (pool.createTimeoutMs)`));
-      }, timeoutMs);
-      timer.unref();
-      attempt.then(
-        (raw) => {
-          if (timedOut) {
-            void this.close(raw); // arrived after we gave up: do not leak the server session
-            return;
-          }
-          clearTimeout(timer);
-          resolve(raw);
-        },
-        (error: unknown) => {
-          clearTimeout(timer);
-          if (!timedOut) reject(error);
-        },
-      );
-    });
+    let attempt: Promise<PgClient>;
+    try {
+      attempt = this.client.acquireRawConnection() as Promise<PgClient>;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // A connection that arrives after the pool gave up is closed: no server session is leaked.
+    return withTimeout(attempt, timeoutMs, this.clock, 'Opening a connection (pool.createTimeoutMs)', (raw) => void this.close(raw));
   }
 
   close(raw: PgClient): Promise<void> {
     // end() waits for the server to close the socket; on a dead or black-holed network that may
     // never happen, so after a short grace period the socket is destroyed locally.
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        (raw as unknown as PgClientInternals).connection?.stream?.destroy?.();
-        resolve();
-      }, 2_000);
-      timer.unref();
-      this.client.destroyRawConnection(raw).then(
-        () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        () => {
-          clearTimeout(timer);
-          (raw as unknown as PgClientInternals).connection?.stream?.destroy?.();
-          resolve();
-        },
-      );
-    });
+    const destroy = (): void => (raw as unknown as PgClientInternals).connection?.stream?.destroy?.();
+    let ending: Promise<void>;
+    try {
+      ending = this.client.destroyRawConnection(raw) as Promise<void>;
+    } catch (error) {
+      ending = Promise.reject(error);
+    }
+    return withTimeout(ending, CLOSE_GRACE_MS, this.clock, 'Closing a connection').catch(destroy);
   }
 
   watch(raw: PgClient, onBroken: (error: unknown) => void): void {
@@ -122,16 +163,8 @@ export class PgConnector implements Connector<PgClient> {
 
   async validate(raw: PgClient, timeoutMs: number): Promise<boolean> {
     if ((raw as unknown as PgClientInternals).__knex__disposed !== undefined) return false;
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const timeout = new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), timeoutMs);
-        timer.unref();
-      });
-      return await Promise.race([raw.query('SELECT 1').then(() => true, () => false), timeout]);
-    } finally {
-      if (timer) clearTimeout(timer);
-    }
+    const answered = raw.query('SELECT 1').then(() => true, () => false);
+    return withTimeout(answered, timeoutMs, this.clock, 'Validation').catch(() => false);
   }
 
   isRetryable(error: unknown): boolean {

@@ -59,7 +59,7 @@ export function createPgPool(
     () => ref.pool?.waiting ?? 0,
   );
   const knex = createKnex(adapter, driverSettings(connection, config), config.knex);
-  const connector = connectorFactory?.(knex.client, logger) ?? new PgConnector(knex.client, logger);
+  const connector = connectorFactory?.(knex.client, logger) ?? new PgConnector(knex.client, logger, clock);
   const pool = new Pool<PgClient, PgPooledConnection>({
     name,
     options: config.pool,

@@ -5,6 +5,12 @@
  */
 import { performance } from 'node:perf_hooks';
 
+/**
+ * The longest delay Node's timers support (2^31-1 ms, about 24.8 days); a longer one fires at
+ * once. The one copy in the code base: option checks and the pool import it from here.
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
+
 /** An opaque handle for a scheduled callback. */
 export type TimerHandle = unknown;
 
@@ -70,12 +76,24 @@ export class SystemClock implements Clock {
 /** The process-wide real clock. */
 export const systemClock: Clock = new SystemClock();
 
-/** Rejects with a plain Error when `promise` has not settled within `ms`. */
-export function withTimeout<T>(promise: Promise<T>, ms: number, clock: Clock, what: string): Promise<T> {
+/**
+ * Rejects with a plain Error (`<what> timed out after <ms> ms`) when `promise` has not settled
+ * within `ms` on `clock`. A value that arrives after that is passed to `onLate` (to close a
+ * connection nobody waits for any more); a late rejection is ignored.
+ */
+export function withTimeout<T>(promise: Promise<T>, ms: number, clock: Clock, what: string, onLate?: (value: T) => void): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = clock.setTimer(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+    let late = false;
+    const timer = clock.setTimer(() => {
+      late = true;
+      reject(new Error(`${what} timed out after ${ms} ms`));
+    }, ms);
     promise.then(
       (value) => {
+        if (late) {
+          onLate?.(value);
+          return;
+        }
         clock.clearTimer(timer);
         resolve(value);
       },

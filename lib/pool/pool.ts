@@ -19,11 +19,10 @@ import { WaiterQueue, type Waiter } from './waiters';
 import { nextConnectionNumber } from './sequence';
 import { connectBackoffMs } from './backoff';
 import { Housekeeper } from './housekeeper';
-import { abortedError, errorMessage, firstUserFrame, notCheckedOut } from './messages';
+import { abortedError, errorMessage, firstUserFrame } from './messages';
 import { withTimeout } from './clock';
-
-/** The longest delay Node's timers support; longer ones fire at once. */
-export const MAX_TIMER_MS = 2_147_483_647;
+import { acquireRequest, type AcquireDeadline, type AcquireRequest } from './deadline';
+import { IGNORE, isOwnRecord, RELEASE, releaseVerdict } from './ownership';
 
 /** Everything a pool is built from. */
 export interface PoolConfig<C, E extends PoolEntry<C>> {
@@ -133,19 +132,23 @@ export class Pool<C, E extends PoolEntry<C>> {
    * Checks a connection out: an idle one at once when nobody is queued, otherwise after the
    * callers ahead of this one. One deadline covers waiting and any opening it needs.
    */
-  acquire(options?: AcquireOptions): Promise<E> {
-    if (this.state !== 'open') return Promise.reject(this.closedError());
-    const timeoutMs = options?.timeoutMs ?? this.options.acquireTimeoutMs;
-    if (!(timeoutMs > 0 && timeoutMs <= MAX_TIMER_MS)) {
-      return Promise.reject(new ConnectionManagerError(
-        'E_INVALID_CONFIG',
-        `Invalid option "timeoutMs": expected milliseconds > 0 and <= ${MAX_TIMER_MS}, got ${String(timeoutMs)}. Pass a positive timeoutMs or leave it out to use pool.acquireTimeoutMs.`,
-      ));
+  acquire(options?: AcquireOptions | AcquireDeadline): Promise<E> {
+    // Order (docs/lifecycle.md): the arguments, then the pool's state, then the signal, then the time left.
+    let request: AcquireRequest;
+    try {
+      request = acquireRequest(options, this.options.acquireTimeoutMs, this.clock);
+    } catch (error) {
+      return Promise.reject(error);
     }
-    const signal = options?.signal;
+    if (this.state !== 'open') return Promise.reject(this.closedError());
+    const { timeoutMs, waitMs, signal } = request;
     if (signal?.aborted) {
       this.counters.aborted++;
       return Promise.reject(abortedError(signal));
+    }
+    if (waitMs <= 0) {
+      this.counters.timedOut++;
+      return Promise.reject(this.timeoutError(timeoutMs));
     }
     // Where the caller asked, for leak reports; costs a stack capture, so only when enabled.
     const site = this.options.leakDetectionThresholdMs > 0 ? new Error('acquired here').stack : undefined;
@@ -173,7 +176,7 @@ export class Pool<C, E extends PoolEntry<C>> {
       ));
     }
     return new Promise<E>((resolve, reject) => {
-      this.waiters.push(resolve, reject, timeoutMs, signal).site = site;
+      this.waiters.push(resolve, reject, timeoutMs, signal, waitMs).site = site;
       this.pump();
       // Saturated: at max, with callers that no open in flight or validation will serve.
       const uncovered = this.waiters.size - this.registry.pendingCount - this.incoming;
@@ -234,7 +237,7 @@ export class Pool<C, E extends PoolEntry<C>> {
 
   private onWaiterTimeout(waiter: Waiter<E>): void {
     this.counters.timedOut++;
-    waiter.reject(this.timeoutError(waiter));
+    waiter.reject(this.timeoutError(waiter.timeoutMs));
   }
 
   private onWaiterAbort(waiter: Waiter<E>): void {
@@ -250,10 +253,10 @@ export class Pool<C, E extends PoolEntry<C>> {
    * @throws ConnectionManagerError `E_NOT_CHECKED_OUT` when `entry` is not checked out from this pool.
    */
   release(entry: E): void {
-    if (entry.owner !== this || entry.state !== 'inUse') {
-      // A connection that close() already closed by force may still be released by its holder.
-      if (entry.owner === this && this.state !== 'open' && (entry.state === 'closing' || entry.state === 'closed')) return;
-      throw notCheckedOut(entry, entry.owner === this);
+    const verdict = releaseVerdict(this, this.registry, entry, this.state === 'open');
+    if (verdict !== RELEASE) {
+      if (verdict === IGNORE) return;
+      throw verdict;
     }
     this.counters.released++;
     const now = this.clock.now();
@@ -563,7 +566,7 @@ export class Pool<C, E extends PoolEntry<C>> {
 
   /** True when `entry` belongs to this pool and is open. */
   owns(entry: unknown): entry is E {
-    return entry instanceof Object && (entry as E).owner === this && isOpenState((entry as E).state);
+    return isOwnRecord(this.registry, entry) && isOpenState(entry.state);
   }
 
   /**
@@ -730,14 +733,14 @@ export class Pool<C, E extends PoolEntry<C>> {
       .slice(0, limit);
   }
 
-  private timeoutError(waiter: Waiter<E>): ConnectionManagerError {
+  private timeoutError(timeoutMs: number): ConnectionManagerError {
     const held = this.longestHeld(3)
       .map((h) => `${h.id} for ${h.heldMs} ms${h.acquiredAt ? ` (acquired ${firstUserFrame(h.acquiredAt)})` : ''}`)
       .join('; ');
     const last = this.lastConnectError === undefined ? '' : ` Last connection error: ${errorMessage(this.lastConnectError)}.`;
     return new ConnectionManagerError(
       'E_ACQUIRE_TIMEOUT',
-      `Timed out after ${waiter.timeoutMs} ms waiting for a connection (pool "${this.name}": ${this.describeCounts()}).` +
+      `Timed out after ${timeoutMs} ms waiting for a connection (pool "${this.name}": ${this.describeCounts()}).` +
         (held ? ` Longest held: ${held}.` : '') +
         last +
         ' Release connections sooner, raise pool.max, or raise the timeout.',

@@ -31,12 +31,15 @@ export class Waiter<E> {
     readonly enqueuedMono: number,
     /** Monotonic time the caller gives up. */
     readonly deadlineMono: number,
+    /** The caller's whole timeout (for the timeout message). */
     readonly timeoutMs: number,
     readonly signal: AbortSignal | undefined,
+    /** How long this waiter may wait from `enqueuedMono`: its timeout bucket. */
+    readonly waitMs: number = timeoutMs,
   ) {}
 }
 
-/** Waiters sharing one timeout value, oldest first, with one timer for the oldest. */
+/** Waiters sharing one wait (`Waiter.waitMs`), oldest first, with one timer for the oldest. */
 interface TimeoutBucket<E> {
   readonly timeoutMs: number;
   head: Waiter<E> | undefined;
@@ -67,25 +70,29 @@ export class WaiterQueue<E> {
     return this.head;
   }
 
-  /** Adds a waiter at the back of the queue and arms its deadline and abort signal. */
-  push(resolve: (entry: E) => void, reject: (error: Error) => void, timeoutMs: number, signal: AbortSignal | undefined): Waiter<E> {
+  /**
+   * Adds a waiter at the back of the queue and arms its deadline and abort signal. It waits
+   * `waitMs` (what is left of the caller's deadline; by default its whole `timeoutMs`). The signal
+   * is subscribed before anything is queued: if that throws, the queue is unchanged.
+   */
+  push(resolve: (entry: E) => void, reject: (error: Error) => void, timeoutMs: number, signal: AbortSignal | undefined, waitMs = timeoutMs): Waiter<E> {
     const now = this.clock.now();
-    const waiter = new Waiter<E>(resolve, reject, now, now + timeoutMs, timeoutMs, signal);
-    waiter.prev = this.tail;
-    if (this.tail) this.tail.next = waiter;
-    else this.head = waiter;
-    this.tail = waiter;
-    this.size++;
-    this.addToBucket(waiter);
+    const waiter = new Waiter<E>(resolve, reject, now, now + waitMs, timeoutMs, signal, waitMs);
     if (signal) {
       const listener = (): void => {
         if (!waiter.active) return;
         this.remove(waiter);
         this.endings.onAbort(waiter);
       };
-      waiter.abortListener = listener;
       signal.addEventListener('abort', listener, { once: true });
+      waiter.abortListener = listener;
     }
+    waiter.prev = this.tail;
+    if (this.tail) this.tail.next = waiter;
+    else this.head = waiter;
+    this.tail = waiter;
+    this.size++;
+    this.addToBucket(waiter);
     return waiter;
   }
 
@@ -122,8 +129,16 @@ export class WaiterQueue<E> {
     this.size--;
     this.removeFromBucket(waiter);
     if (waiter.signal && waiter.abortListener) {
-      waiter.signal.removeEventListener('abort', waiter.abortListener);
+      const listener = waiter.abortListener;
       waiter.abortListener = undefined;
+      // Runs inside timers and releases: a signal whose removeEventListener throws must not take
+      // the process down or leave a connection checked out with no holder. The listener is
+      // inert once the waiter is inactive, so leaving it subscribed is harmless.
+      try {
+        waiter.signal.removeEventListener('abort', listener);
+      } catch {
+        // Nothing to undo: the waiter is already unlinked.
+      }
     }
   }
 
@@ -137,10 +152,10 @@ export class WaiterQueue<E> {
   }
 
   private addToBucket(waiter: Waiter<E>): void {
-    let bucket = this.buckets.get(waiter.timeoutMs);
+    let bucket = this.buckets.get(waiter.waitMs);
     if (!bucket) {
-      bucket = { timeoutMs: waiter.timeoutMs, head: undefined, tail: undefined, timer: undefined };
-      this.buckets.set(waiter.timeoutMs, bucket);
+      bucket = { timeoutMs: waiter.waitMs, head: undefined, tail: undefined, timer: undefined };
+      this.buckets.set(waiter.waitMs, bucket);
     }
     waiter.bucket = bucket;
     waiter.bucketPrev = bucket.tail;

@@ -47,6 +47,16 @@ describe('invalid configurations throw E_INVALID_CONFIG naming the option', () =
     ['missing connection', { pool: { max: 2 } }, 'connection'],
     ['empty connection string', { connection: '  ' }, 'connection'],
     ['knex option the manager owns', { connection, knex: { pool: { max: 2 } } }, 'knex.pool'],
+    ['max beyond a safe integer', { connection, pool: { max: 1e20 } }, 'pool.max'],
+    ['port not a number', { connection: { host: '127.0.0.1', port: 'abc' } }, 'connection.port'],
+    ['negative port', { connection: { host: '127.0.0.1', port: -1 } }, 'connection.port'],
+    ['port above 65535', { connection: { host: '127.0.0.1', port: 70000 } }, 'connection.port'],
+    ['host not a string', { connection: { host: 127 } }, 'connection.host'],
+    ['ssl a string', { connection: { host: 'db', ssl: 'require' } }, 'connection.ssl'],
+    ['unparseable connectionString', { connection: { connectionString: 'postgres://db:abc/x' } }, 'connection.connectionString'],
+    ['URL with a bad port', { connection: 'postgres://user@127.0.0.1:99999/db' }, 'connection'],
+    ['replica with a bad port', { connection, replicas: [{ name: 'r1', connection: { host: 'r', port: 0 } }] }, 'replicas[0].connection.port'],
+    ['admin port above 65535', { connection, admin: { port: 70000 } }, 'admin.port'],
   ];
 
   test.each(cases)('%s', (_name, config, option) => {
@@ -65,12 +75,45 @@ describe('invalid configurations throw E_INVALID_CONFIG naming the option', () =
   });
 });
 
+describe('each message speaks the option\'s unit', () => {
+  const messageOf = (config: unknown): string => (thrownBy(config) as Error).message;
+
+  test('counts are counts: no timers, no "0 disables"', () => {
+    for (const pool of [{ max: 1e20 }, { min: 1.5 }, { maxWaiting: -1 }]) {
+      const message = messageOf({ connection, pool });
+      expect(message).toMatch(/whole number from \d+ to \d+ \((connections|waiting callers)\)/);
+      expect(message).not.toMatch(/timer|milliseconds|disables/);
+    }
+    expect(messageOf({ connection, pool: { maxWaiting: -1 } })).toContain('or Infinity for no limit');
+  });
+
+  test('times are milliseconds; "0 disables it" only where 0 does; too long names the timer limit', () => {
+    expect(messageOf({ connection, pool: { idleTimeoutMs: -1 } })).toContain('milliseconds from 0 to 2147483647; 0 disables it');
+    expect(messageOf({ connection, pool: { createTimeoutMs: 0 } })).toMatch(/milliseconds from 1 to 2147483647, got 0/);
+    expect(messageOf({ connection, pool: { closeTimeoutMs: -1 } })).not.toContain('disables');
+    expect(messageOf({ connection, pool: { maxLifetimeMs: 3e9 } })).toContain('longer than the longest timer Node supports');
+  });
+
+  test('a bad value is shown, never a whole object or a connection string', () => {
+    expect(messageOf({ connection, pool: { max: '10' } })).toContain('got "10"');
+    expect(messageOf({ connection, pool: { max: 10n } })).toContain('got 10n (a bigint)');
+    expect(messageOf({ connection, pool: { max: { n: 10 } } })).toContain('got an object');
+    expect(messageOf({ connection: 'postgres://me:hunter2@127.0.0.1:99999/db' })).not.toContain('hunter2');
+  });
+});
+
 describe('valid configurations', () => {
   test('fill in defaults and keep given values', () => {
     const resolved = resolveOptions({ connection, pool: { min: 0, max: 1, maxWaiting: Number.POSITIVE_INFINITY, idleTimeoutMs: 0 } });
     expect(resolved.pool).toMatchObject({ min: 0, max: 1, idleTimeoutMs: 0, maxWaiting: Number.POSITIVE_INFINITY });
     expect(resolved.pool.acquireTimeoutMs).toBeGreaterThan(0);
     expect(resolved.retry.attempts).toBeGreaterThanOrEqual(1);
+  });
+
+  test('connection objects pg accepts pass as they are (numeric-string port, password function, ssl options)', () => {
+    const object = { host: '127.0.0.1', port: '5433', user: 'u', password: () => 'p', ssl: { rejectUnauthorized: false }, statement_timeout: false, somePgOption: 1 };
+    expect(resolveOptions({ connection: object }).connection).toBe(object);
+    expect(resolveOptions({ connection: 'postgres://u:p%40ss@127.0.0.1:5433/db' }).connection).toBe('postgres://u:p%40ss@127.0.0.1:5433/db');
   });
 
   test('min equal to max is allowed', () => {

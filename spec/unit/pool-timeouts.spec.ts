@@ -71,11 +71,14 @@ describe('acquire timeout', () => {
   test('an invalid per-call timeout is refused with E_INVALID_CONFIG', async () => {
     const { pool } = fakePool({ pool: { min: 0, max: 1 } });
     const held = await pool.acquire();
-    for (const timeoutMs of [0, -5, Number.NaN, Number.POSITIVE_INFINITY]) {
+    for (const timeoutMs of [0, -5, Number.NaN, Number.POSITIVE_INFINITY, '500', '1e1', true, 1n, null] as number[]) {
       await expect(pool.acquire({ timeoutMs })).rejects.toMatchObject({ code: 'E_INVALID_CONFIG' });
     }
     expect(pool.stats().waiting).toBe(0);
     pool.release(held);
+    // Checked before anything else: an idle connection at hand does not make a bad value pass.
+    await expect(pool.acquire({ timeoutMs: '500' as never })).rejects.toMatchObject({ code: 'E_INVALID_CONFIG' });
+    expect(pool.stats()).toMatchObject({ idle: 1, inUse: 0 });
   });
 
   test('mixed timeouts: a short-timeout waiter behind a long-timeout one still times out on time', async () => {

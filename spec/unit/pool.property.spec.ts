@@ -23,8 +23,42 @@ import type { Waiter, WaiterQueue } from '../../lib/pool/waiters';
 import { createFakePool, type FakeConn, type FakeEntry, type OpenOutcome } from '../helpers/fake-connector';
 import { checkInvariants, errorCode, observe, type Observed } from '../helpers/invariants';
 
+/** No signal, an AbortController's, or a signal-like one whose removeEventListener throws (a broken polyfill). */
+type SignalKind = 'none' | 'real' | 'broken';
+
+/** Per-call values the pool must refuse with E_INVALID_CONFIG, changing nothing. */
+const BAD_TIMEOUTS: readonly unknown[] = ['500', true, 1n, '1e1', Number.NaN, 0, -1, 2 ** 31, Number.POSITIVE_INFINITY, null];
+const BAD_SIGNALS: readonly unknown[] = [{}, 'x', 1, { aborted: false }, null];
+
+/** Look-alikes of a held record (or no record at all) that release() must refuse, changing nothing. */
+const LOOK_ALIKES: ReadonlyArray<(entry: FakeEntry | undefined) => unknown> = [
+  (e) => (e ? { ...e } : {}),
+  (e) => (e ? Object.create(e) : undefined),
+  (e) => (e ? new Proxy(e, {}) : null),
+  () => null,
+  () => undefined,
+  () => 42,
+];
+
+/** A view of `signal` that aborts with it but whose clean-up throws. */
+function brokenView(signal: AbortSignal): AbortSignal {
+  return {
+    get aborted() {
+      return signal.aborted;
+    },
+    get reason() {
+      return signal.reason as unknown;
+    },
+    addEventListener: (type: string, listener: () => void, options?: { once?: boolean }) => signal.addEventListener(type, listener, options),
+    removeEventListener: () => {
+      throw new TypeError('removeEventListener exploded');
+    },
+  } as unknown as AbortSignal;
+}
+
 type Cmd =
-  | { kind: 'acquire'; timeoutMs: number; signal: boolean }
+  | { kind: 'acquire'; timeoutMs: number; signal: SignalKind }
+  | { kind: 'malformed'; what: 'timeoutMs' | 'signal' | 'release'; variant: number; pick: number }
   | { kind: 'release'; pick: number; tx: 'none' | 'ok' | 'fail' | 'noop'; twice: boolean }
   | { kind: 'advance'; ms: number }
   | { kind: 'abort'; pick: number }
@@ -85,7 +119,7 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
     arbitrary: fc.record({
       kind: fc.constant('acquire' as const),
       timeoutMs: fc.constantFrom(20, 50, 200, 1_000),
-      signal: fc.boolean(),
+      signal: fc.constantFrom<SignalKind>('none', 'real', 'broken'),
     }),
     weight: 8,
   },
@@ -99,6 +133,10 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
     weight: 6,
   },
   { arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 1, max: 400 }) }), weight: 5 },
+  {
+    arbitrary: fc.record({ kind: fc.constant('malformed' as const), what: fc.constantFrom('timeoutMs' as const, 'signal' as const, 'release' as const), variant: fc.nat(), pick: fc.nat() }),
+    weight: 2,
+  },
   { arbitrary: fc.record({ kind: fc.constant('abort' as const), pick: fc.nat() }), weight: 2 },
   { arbitrary: fc.record({ kind: fc.constant('kill' as const), pick: fc.nat(), hops: fc.integer({ min: 0, max: 6 }) }), weight: 2 },
   { arbitrary: fc.record({ kind: fc.constant('script' as const), outcomes: fc.array(outcomeArb, { minLength: 1, maxLength: 4 }) }), weight: 3 },
@@ -186,7 +224,7 @@ async function runScenario(scenario: Scenario): Promise<void> {
   const queue = pool['waiters'] as WaiterQueue<FakeEntry>;
   const push = queue.push.bind(queue);
   let enqueuing: Caller | undefined;
-  queue.push = (resolve, reject, timeoutMs, signal): Waiter<FakeEntry> => {
+  queue.push = (resolve, reject, timeoutMs, signal, waitMs): Waiter<FakeEntry> => {
     const caller = enqueuing;
     if (!caller) throw new Error('push() outside acquire()');
     caller.queued = true;
@@ -205,6 +243,7 @@ async function runScenario(scenario: Scenario): Promise<void> {
       },
       timeoutMs,
       signal,
+      waitMs,
     );
   };
 
@@ -225,8 +264,9 @@ async function runScenario(scenario: Scenario): Promise<void> {
     if (died !== undefined && died <= caller.killsAtHandOut) violations.push(`#${caller.n} got ${entry.id}, whose connection was dead`);
   };
 
-  const acquire = (timeoutMs: number, withSignal: boolean): void => {
-    const controller = withSignal ? new AbortController() : undefined;
+  const acquire = (timeoutMs: number, signalKind: SignalKind): void => {
+    const controller = signalKind !== 'none' ? new AbortController() : undefined;
+    const signal = controller && (signalKind === 'broken' ? brokenView(controller.signal) : controller.signal);
     const caller: Caller = {
       n: callers.length + 1,
       timeoutMs,
@@ -243,7 +283,7 @@ async function runScenario(scenario: Scenario): Promise<void> {
     callers.push(caller);
     enqueuing = caller;
     try {
-      caller.result = observe(pool.acquire({ timeoutMs, signal: controller?.signal }));
+      caller.result = observe(pool.acquire({ timeoutMs, signal }));
     } finally {
       enqueuing = undefined;
     }
@@ -294,6 +334,43 @@ async function runScenario(scenario: Scenario): Promise<void> {
     if (connector.peakOccupied > max) throw new Error(`after ${step}: ${connector.peakOccupied} fake connections at once, max ${max}`);
   };
 
+  /** Counts that a refused call must leave as they were. */
+  const snapshot = (): string => {
+    const { connections: _c, wait: _w, ...rest } = pool.stats();
+    return JSON.stringify(rest);
+  };
+  /** A malformed call: refused with its code, synchronously, changing nothing. */
+  const malformed = (cmd: Extract<Cmd, { kind: 'malformed' }>): void => {
+    const before = snapshot();
+    if (cmd.what === 'release') {
+      const holders = held();
+      const entry = holders[cmd.pick % Math.max(1, holders.length)]?.result.value;
+      const state = entry?.state;
+      const fake = (LOOK_ALIKES[cmd.variant % LOOK_ALIKES.length] as (e: FakeEntry | undefined) => unknown)(entry);
+      let code: string | undefined = 'accepted';
+      try {
+        pool.release(fake as FakeEntry);
+      } catch (error) {
+        code = errorCode(error) ?? String(error);
+      }
+      if (code !== 'E_NOT_CHECKED_OUT') violations.push(`release of a look-alike (variant ${cmd.variant % LOOK_ALIKES.length}) gave ${code}`);
+      if (pool.owns(fake)) violations.push('owns() accepted a look-alike');
+      if (entry && entry.state !== state) violations.push(`a look-alike release moved ${entry.id} from ${state} to ${entry.state}`);
+    } else {
+      const bad = cmd.what === 'timeoutMs' ? BAD_TIMEOUTS[cmd.variant % BAD_TIMEOUTS.length] : BAD_SIGNALS[cmd.variant % BAD_SIGNALS.length];
+      // Never queued: the wrapped push() would throw outside acquire(), failing the check below.
+      const result = observe(pool.acquire({ [cmd.what]: bad } as never));
+      void result.promise.then(
+        () => violations.push(`acquire with ${cmd.what} ${String(bad)} resolved`),
+        (error: unknown) => {
+          if (errorCode(error) !== 'E_INVALID_CONFIG') violations.push(`acquire with ${cmd.what} ${String(bad)} gave ${errorCode(error) ?? String(error)}`);
+        },
+      );
+    }
+    const after = snapshot();
+    if (after !== before) violations.push(`a malformed ${cmd.what} changed the pool: ${before} -> ${after}`);
+  };
+
   const exec = (cmd: Cmd): void => {
     switch (cmd.kind) {
       case 'acquire':
@@ -327,6 +404,9 @@ async function runScenario(scenario: Scenario): Promise<void> {
         }
         break;
       }
+      case 'malformed':
+        malformed(cmd);
+        break;
       case 'advance':
         break; // done by the caller of exec, which awaits
       case 'abort': {
@@ -365,7 +445,7 @@ async function runScenario(scenario: Scenario): Promise<void> {
           afterHops(cmd.killAfterHops, () => kill(conn));
         }
         // A caller arrives while the pool is still taking the new connection in.
-        if (cmd.acquireAfterHops !== null) afterHops(cmd.acquireAfterHops, () => acquire(1_000, false));
+        if (cmd.acquireAfterHops !== null) afterHops(cmd.acquireAfterHops, () => acquire(1_000, 'none'));
         break;
       }
       case 'validate': {
@@ -380,7 +460,7 @@ async function runScenario(scenario: Scenario): Promise<void> {
       case 'evict': {
         const run = cmd.which === 'reset' ? resetPool(pool) : cmd.which === 'expire' ? expireConnections(pool, clock) : renewConnections(pool);
         background.push(observe(run));
-        if (cmd.acquireAfterHops !== null) afterHops(cmd.acquireAfterHops, () => acquire(1_000, false));
+        if (cmd.acquireAfterHops !== null) afterHops(cmd.acquireAfterHops, () => acquire(1_000, 'none'));
         break;
       }
       case 'close':
