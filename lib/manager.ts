@@ -6,8 +6,6 @@
 import type { Knex } from 'knex';
 import type { Client as PgClient, QueryResult } from 'pg';
 import type { Logger } from 'winston';
-import { PoolMetrics } from './admin/metrics';
-import { startAdminServer, type AdminServer } from './admin/server';
 import { ConnectionManagerError, isConnectionManagerError } from './errors';
 import { createManagerLogger } from './logger';
 import type { ResolvedConfig } from './options';
@@ -15,13 +13,18 @@ import { systemClock, type Clock } from './pool/clock';
 import { expireConnections, renewConnections, resetPool } from './pool/eviction';
 import type { AcquireOptions, Pool } from './pool/pool';
 import type { PoolStats } from './pool/stats';
-import { createKnex, LeasingPoolAdapter } from './driver/knex-adapter';
-import { createPgPool, driverSettings, type ConnectorFactory, type PgPool } from './driver/pg-pool';
+import { createPgPool, type ConnectorFactory, type PgPool } from './driver/pg-pool';
 import type { PgPooledConnection, PooledConnection, Row } from './driver/pooled-connection';
 import { classifyStatement } from './routing/classify';
-import { ReplicaHealthMonitor } from './routing/health';
+import type { ReplicaHealthMonitor } from './routing/health';
 import { ReadYourWrites } from './routing/read-your-writes';
-import { Router, type ReplicaState } from './routing/router';
+import { Router } from './routing/router';
+import { createHealthMonitor, createReadKnex, createReplicas } from './routing/replicas';
+import { isReadOnlyViolation, isReplicaFault } from './routing/replica-faults';
+import { runOnEveryPool } from './manager/triggers';
+import { AdminEndpointHandle, adminNotConfigured, type AdminEndpoint } from './manager/admin-endpoint';
+
+export type { AdminEndpoint } from './manager/admin-endpoint';
 
 /** Options of `getConnection()` and `withConnection()`. */
 export interface GetConnectionOptions extends AcquireOptions {
@@ -47,13 +50,6 @@ export interface ReplicaPoolStats extends PoolStats {
 /** The primary's pool statistics (top level) plus, with replicas configured, each replica's. */
 export interface ManagerPoolStats extends PoolStats {
   replicas?: Record<string, ReplicaPoolStats>;
-}
-
-/** Where the admin endpoint listens (see `ConnectionManager.adminReady`). */
-export interface AdminEndpoint {
-  /** `http://host:port`. */
-  url: string;
-  port: number;
 }
 
 /** Replaceable parts, for tests. */
@@ -85,9 +81,8 @@ export class ConnectionManager {
   private readonly clock: Clock;
   private readonly log: Logger;
   private closing: Promise<void> | undefined;
-  /** The admin endpoint being started (when `admin` is configured). */
-  private readonly adminStart: Promise<AdminServer> | undefined;
-  private adminServer: AdminServer | undefined;
+  /** The admin endpoint (when `admin` is configured). */
+  private readonly adminEndpoint: AdminEndpointHandle | undefined;
 
   /** Use `getConnectionInstance()`; direct construction bypasses the process-wide singleton. */
   constructor(config: ResolvedConfig, dependencies: ManagerDependencies = {}) {
@@ -96,39 +91,14 @@ export class ConnectionManager {
     this.log = createManagerLogger(config.logger);
     this.primary = createPgPool('primary', config.connection, config, this.clock, this.log, dependencies.connector);
     this.knex = this.primary.knex;
-    const replicas: ReplicaState[] = config.replicas.map((r) => ({
-      name: r.name,
-      weight: r.weight,
-      handle: createPgPool(r.name, r.connection, config, this.clock, this.log.child({ replica: r.name }), dependencies.connector),
-      healthy: false,
-      lagMs: null,
-      reason: 'not checked yet',
-      healthChanges: 0,
-      reads: 0,
-    }));
+    const replicas = createReplicas(config, this.clock, this.log, dependencies.connector);
     this.router = new Router(replicas, config.routing.strategy, this.log);
     this.readYourWrites = new ReadYourWrites(config.routing.readYourWritesMs, this.clock);
-    if (replicas.length > 0) {
-      this.health = new ReplicaHealthMonitor(
-        this.router,
-        { intervalMs: config.routing.healthCheckIntervalMs, maxLagMs: config.routing.maxReplicaLagMs, timeoutMs: config.pool.validationTimeoutMs },
-        this.clock,
-        this.log,
-      );
-    }
+    this.health = replicas.length > 0 ? createHealthMonitor(this.router, config, this.clock, this.log) : undefined;
     this.readKnex = this.createReadKnex();
     if (config.admin) {
-      // Histograms are fed by pool events; gauges and counters are read at scrape time.
-      const metrics = new PoolMetrics(() => this.getPoolStats());
-      this.primary.pool.observe(metrics.observer('primary'));
-      for (const r of replicas) r.handle.pool.observe(metrics.observer(r.name));
-      this.adminStart = startAdminServer(this, { ...config.admin, metrics, logger: this.log });
-      this.adminStart.then(
-        (server) => {
-          this.adminServer = server;
-        },
-        (error: unknown) => this.log.error(`Admin endpoint could not start: ${error instanceof Error ? error.message : String(error)}`),
-      );
+      const observed = [{ name: 'primary', pool: this.primary.pool }, ...replicas.map((r) => ({ name: r.name, pool: r.handle.pool }))];
+      this.adminEndpoint = new AdminEndpointHandle(this, config.admin, observed, this.log);
     }
     this.log.info(
       `Connection manager started (min: ${config.pool.min}, max: ${config.pool.max}${replicas.length ? `, replicas: ${replicas.map((r) => r.name).join(', ')}` : ''})`,
@@ -137,25 +107,12 @@ export class ConnectionManager {
 
   private createReadKnex(): Knex {
     if (this.router.replicas.length === 0) return this.knex;
-    const adapter = new LeasingPoolAdapter(
-      () => this.leaseForRead({}),
-      () => undefined,
-      () => 0,
-    );
-    const readKnex = createKnex(adapter, driverSettings(this.config.connection, this.config), this.config.knex);
-    // Transactions may write: they always run on the primary.
-    const primaryKnex = this.knex;
-    Object.defineProperty(readKnex, 'transaction', {
-      value: (...args: Parameters<Knex['transaction']>) => primaryKnex.transaction(...args),
-      configurable: true,
-      writable: true,
-    });
-    return readKnex;
+    return createReadKnex(this.config, this.knex, () => this.leaseForRead({}));
   }
 
   /** Where the admin endpoint listens, once it does; undefined before that or when it is off. */
   get admin(): AdminEndpoint | undefined {
-    return this.adminServer && { url: this.adminServer.url, port: this.adminServer.port };
+    return this.adminEndpoint?.current;
   }
 
   /**
@@ -165,11 +122,8 @@ export class ConnectionManager {
    *   error (`EADDRINUSE`, …) when the endpoint could not start.
    */
   async adminReady(): Promise<AdminEndpoint> {
-    if (!this.adminStart) {
-      throw new ConnectionManagerError('E_INVALID_CONFIG', 'Invalid option "admin": the admin endpoint is not configured. Pass admin: { port } to getConnectionInstance().');
-    }
-    const server = await this.adminStart;
-    return { url: server.url, port: server.port };
+    if (!this.adminEndpoint) throw adminNotConfigured();
+    return this.adminEndpoint.ready();
   }
 
   private get pools(): PgEntryPool[] {
@@ -352,13 +306,16 @@ export class ConnectionManager {
   /**
    * Closes every idle connection now and every checked-out one when it is released, then refills
    * to `pool.min` with new connections; on every pool. Requests during the reset are served from
-   * new connections.
+   * new connections. Resolves once `pool.min` are open again (checked-out old ones count until
+   * released). Runs after any admin operation already under way, never interleaved with it.
    * @returns the number of connections evicted (checked-out ones included).
+   * @throws ConnectionManagerError `E_CONNECT` when the primary is not back at `pool.min` within
+   *   `pool.acquireTimeoutMs` (the server refuses new connections); `E_POOL_CLOSED` after `close()`.
    */
   async resetPool(): Promise<number> {
     this.assertOpen();
-    const evicted = sum(await Promise.all(this.pools.map((pool) => resetPool(pool))));
-    this.log.info(`Pool reset: ${evicted} connection(s) evicted, refilled to ${this.primary.pool.registry.openCount}`);
+    const evicted = await runOnEveryPool(this.pools, resetPool, this.log);
+    this.log.info(`Pool reset: ${evicted} connection(s) evicted, refilled to ${this.primary.pool.counts.openCount}`);
     return evicted;
   }
 
@@ -370,7 +327,7 @@ export class ConnectionManager {
    */
   async triggerExpireConnections(): Promise<number> {
     this.assertOpen();
-    const retired = sum(await Promise.all(this.pools.map((pool) => expireConnections(pool, this.clock))));
+    const retired = (await Promise.all(this.pools.map((pool) => expireConnections(pool, this.clock)))).reduce((a, b) => a + b, 0);
     this.log.info(`Expiry sweep: ${retired} connection(s) retired`);
     return retired;
   }
@@ -378,12 +335,16 @@ export class ConnectionManager {
   /**
    * Replaces every connection of every pool with a fresh one without lowering capacity
    * (checked-out ones when released). For password rotation, DNS failover, or after a primary
-   * switch-over.
-   * @returns the number of connections replaced.
+   * switch-over. Resolves once every idle connection has been replaced by an open one. Where there
+   * is room, an old connection whose replacement the server refuses keeps serving (not counted).
+   * Runs after any admin operation already under way, never interleaved with it.
+   * @returns the number of connections replaced (checked-out ones included: replaced on release).
+   * @throws ConnectionManagerError `E_CONNECT` when, at `pool.max`, a primary connection was closed
+   *   and its replacement could not be opened (after the `retry` attempts); `E_POOL_CLOSED` after `close()`.
    */
   async triggerRenewConnections(): Promise<number> {
     this.assertOpen();
-    const renewed = sum(await Promise.all(this.pools.map((pool) => renewConnections(pool))));
+    const renewed = await runOnEveryPool(this.pools, renewConnections, this.log);
     this.log.info(`Renewal: ${renewed} connection(s) replaced`);
     return renewed;
   }
@@ -400,7 +361,7 @@ export class ConnectionManager {
   close(): Promise<void> {
     this.closing ??= Promise.all([
       this.health?.stop(),
-      this.adminStart?.then((server) => server.close(), () => undefined),
+      this.adminEndpoint?.close(),
       ...this.pools.map((pool) => pool.close()),
     ]).then(() => undefined);
     return this.closing;
@@ -416,25 +377,3 @@ export class ConnectionManager {
 /** One settled promise shared by every successful release (saves an allocation per query). */
 const RESOLVED: Promise<void> = Promise.resolve();
 
-function sum(values: number[]): number {
-  return values.reduce((a, b) => a + b, 0);
-}
-
-/** `25006 read_only_sql_transaction`: a write reached a read-only server. */
-function isReadOnlyViolation(error: unknown): boolean {
-  return (error as { code?: unknown } | undefined)?.code === '25006';
-}
-
-/**
- * Errors that say the replica, not the statement, is at fault: a lost connection, a server
- * shutting down or starting, or a write reaching a read-only server (25006). Reads are safe to
- * repeat on the primary after these.
- */
-function isReplicaFault(error: unknown): boolean {
-  const code = (error as { code?: unknown } | undefined)?.code;
-  if (typeof code === 'string') {
-    if (code === '25006' || code.startsWith('08') || code.startsWith('57P') || code === '53300') return true;
-    if (/^E[A-Z]+$/.test(code)) return true; // ECONNRESET, EPIPE, ...
-  }
-  return error instanceof Error && /Connection terminated|connection ended|not queryable/i.test(error.message);
-}

@@ -26,7 +26,7 @@ describe('resetPool', () => {
 
     const reset = observe(resetPool(pool));
     await clock.flush();
-    expect(reset.value).toBe(2);
+    expect(reset.value).toEqual({ count: 2, error: undefined });
     expect(idleRaw.open).toBe(false);
     expect(held.state).toBe('inUse');
     expect(held.retire).toBe(true);
@@ -52,7 +52,7 @@ describe('resetPool', () => {
     const old = new Set(connector.openConnections());
     connector.defaultOutcome = 'slow';
     const reset = observe(resetPool(pool));
-    await clock.flush(); // the sweep runs under the registry's mutex, after the current tick
+    await clock.flush(); // the operation runs under the pool's admin mutex, after the current tick
     const callers = [observe(pool.acquire()), observe(pool.acquire()), observe(pool.acquire())];
     await clock.flush();
     expect(callers.map((c) => c.state)).toEqual(['pending', 'pending', 'pending']);
@@ -203,7 +203,7 @@ describe('renewConnections', () => {
     connector.onClose = () => totalsAtClose.push(pool.stats().total + pool.stats().pending);
     const renewed = await renewConnections(pool);
     await clock.flush();
-    expect(renewed).toBe(3);
+    expect(renewed).toEqual({ count: 3, error: undefined });
     expect(connector.closes).toBe(3);
     // Capacity never dropped below what it was.
     expect(Math.min(...totalsAtClose)).toBeGreaterThanOrEqual(3);
@@ -219,7 +219,7 @@ describe('renewConnections', () => {
     await clock.flush();
     const held = await pool.acquire();
     const before = ids(setup);
-    expect(await renewConnections(pool)).toBe(2);
+    expect((await renewConnections(pool)).count).toBe(2);
     await clock.flush();
     expect(held.state).toBe('inUse');
     pool.release(held);
@@ -237,7 +237,7 @@ describe('renewConnections', () => {
     const before = ids(setup);
     const renewing = observe(renewConnections(pool));
     await clock.flush();
-    expect(renewing.value).toBe(2);
+    expect(renewing.value).toEqual({ count: 2, error: undefined });
     expect(connector.peakOccupied).toBeLessThanOrEqual(2);
     const after = ids(setup);
     expect(after).toHaveLength(2);
