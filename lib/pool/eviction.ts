@@ -77,29 +77,25 @@ export function expireConnections<E extends PoolEntry<unknown>>(pool: PoolMainte
  * an idle connection the new one is opened first and the old one closed after; at `max` the old
  * one is closed first and its replacement opened in the slot it freed. Checked-out connections are
  * marked and replaced when released. Resolves once every idle connection has been replaced (each
- * replacement open, bounded by the pool's open retries), with `count` the connections replaced or
- * marked; with `error` set when, at `max`, a closed connection's replacement could not be opened.
- * When there is room and no replacement opens, the old connection keeps serving (not counted).
+ * replacement open, or failed after the pool's open retries), with `count` the connections
+ * replaced or marked. The first replacement that cannot be opened ends the renewal: the idle
+ * connections not yet replaced keep serving (not counted); if that replacement was for a
+ * connection already closed at `max`, `error` says so.
  */
 export function renewConnections<E extends PoolEntry<unknown>>(pool: PoolMaintenance<E>): Promise<TriggerResult> {
   return pool.exclusive(async () => {
     const marked = pool.openEntries().filter((e) => !e.retire);
     for (const entry of marked) pool.markRetired(entry, 'renewed');
     const idle = marked.filter((e) => e.state === 'idle');
-    let kept = 0;
+    let refused = false;
     let lost = 0;
     const replaceOne = async (old: E): Promise<void> => {
-      if (old.state !== 'idle' || !pool.isOpen) return; // handed out meanwhile: replaced on release
+      if (old.state !== 'idle') return; // handed out meanwhile: replaced on release
       if (pool.counts.occupied < pool.options.max) {
-        const fresh = await pool.openOne();
-        if (fresh !== undefined) {
-          if (old.state === 'idle') pool.softEvict(old, 'renewed');
-        } else if (old.retire && old.retireReason === 'renewed' && pool.isOpen) {
-          // No replacement (the server refused it): keep the old one serving rather than lose capacity.
-          pool.unretire(old);
-          kept++;
-        }
-      } else if ((await pool.replace(old, 'renewed')) === undefined && pool.isOpen) {
+        if ((await pool.openOne()) === undefined) refused = true;
+        else if (old.state === 'idle') pool.softEvict(old, 'renewed');
+      } else if ((await pool.replace(old, 'renewed')) === undefined) {
+        refused = true;
         lost++;
       }
     };
@@ -108,11 +104,20 @@ export function renewConnections<E extends PoolEntry<unknown>>(pool: PoolMainten
     let next = 0;
     await Promise.all(
       Array.from({ length: lanes }, async () => {
-        while (next < idle.length && pool.isOpen) await replaceOne(idle[next++] as E);
+        while (next < idle.length && !refused && pool.isOpen) await replaceOne(idle[next++] as E);
       }),
     );
+    // No replacement could be opened (the server refused it): the old ones keep serving rather
+    // than lose capacity. Only idle ones: a checked-out one still needs replacing on release.
+    let kept = 0;
+    for (const entry of idle) {
+      if (entry.state === 'idle' && entry.retire && entry.retireReason === 'renewed') {
+        pool.unretire(entry);
+        kept++;
+      }
+    }
     pool.refill();
-    const error = lost === 0
+    const error = lost === 0 || !pool.isOpen
       ? undefined
       : refillError(pool.name, 'Renewal', `${lost} connection(s) closed at pool.max could not be replaced`, pool.lastConnectError);
     return { count: marked.length - kept, error };

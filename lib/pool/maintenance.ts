@@ -28,7 +28,8 @@ export interface PoolMaintenance<E extends PoolEntry<unknown>> {
 
   /**
    * Soft eviction: an idle record is closed now, a checked-out or reserved one is marked and closed
-   * when it comes back. Returns false if `entry` is not open.
+   * when it comes back. Returns false if `entry` is not open, or is checked out and already marked
+   * (it then closes under the reason it was first marked for, and is counted once).
    */
   softEvict(entry: E, reason: CloseReason): boolean;
   /** Marks a record to be closed, under `reason`, the next time it would return to service. */

@@ -280,7 +280,8 @@ export abstract class PoolRecords<C, E extends PoolEntry<C>> implements PoolMain
       void this.destroy(entry, reason);
       return true;
     }
-    if (entry.state === 'inUse' || entry.state === 'reserved') {
+    // Already marked: it closes once, under the reason it was first marked for.
+    if ((entry.state === 'inUse' || entry.state === 'reserved') && !entry.retire) {
       this.markRetired(entry, reason);
       return true;
     }
