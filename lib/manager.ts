@@ -19,9 +19,10 @@ import { classifyStatement } from './routing/classify';
 import type { ReplicaHealthMonitor } from './routing/health';
 import { ReadYourWrites } from './routing/read-your-writes';
 import { Router } from './routing/router';
-import { createHealthMonitor, createReadKnex, createReplicas } from './routing/replicas';
+import { createHealthMonitor, createReadKnex, createReplicas, replicaStats } from './routing/replicas';
 import { isReadOnlyViolation, isReplicaFault } from './routing/replica-faults';
 import { runOnEveryPool } from './manager/triggers';
+import type { PoolMaintenance } from './pool/maintenance';
 import { AdminEndpointHandle, adminNotConfigured, type AdminEndpoint } from './manager/admin-endpoint';
 
 export type { AdminEndpoint } from './manager/admin-endpoint';
@@ -95,7 +96,8 @@ export class ConnectionManager {
     this.router = new Router(replicas, config.routing.strategy, this.log);
     this.readYourWrites = new ReadYourWrites(config.routing.readYourWritesMs, this.clock);
     this.health = replicas.length > 0 ? createHealthMonitor(this.router, config, this.clock, this.log) : undefined;
-    this.readKnex = this.createReadKnex();
+    // Without replicas, reads go to the primary's knex.
+    this.readKnex = replicas.length === 0 ? this.knex : createReadKnex(config, this.knex, () => this.leaseForRead({}));
     if (config.admin) {
       const observed = [{ name: 'primary', pool: this.primary.pool }, ...replicas.map((r) => ({ name: r.name, pool: r.handle.pool }))];
       this.adminEndpoint = new AdminEndpointHandle(this, config.admin, observed, this.log);
@@ -103,11 +105,6 @@ export class ConnectionManager {
     this.log.info(
       `Connection manager started (min: ${config.pool.min}, max: ${config.pool.max}${replicas.length ? `, replicas: ${replicas.map((r) => r.name).join(', ')}` : ''})`,
     );
-  }
-
-  private createReadKnex(): Knex {
-    if (this.router.replicas.length === 0) return this.knex;
-    return createReadKnex(this.config, this.knex, () => this.leaseForRead({}));
   }
 
   /** Where the admin endpoint listens, once it does; undefined before that or when it is off. */
@@ -273,18 +270,7 @@ export class ConnectionManager {
   /** A consistent snapshot of the primary's pool, plus each replica's when replicas are configured. */
   getPoolStats(): ManagerPoolStats {
     const stats: ManagerPoolStats = this.primary.pool.stats();
-    if (this.router.replicas.length > 0) {
-      stats.replicas = {};
-      for (const r of this.router.replicas) {
-        stats.replicas[r.name] = {
-          ...r.handle.pool.stats(),
-          healthy: r.healthy,
-          lagMs: r.lagMs,
-          healthChanges: r.healthChanges,
-          ...(r.reason === undefined ? {} : { unhealthyReason: r.reason }),
-        };
-      }
-    }
+    if (this.router.replicas.length > 0) stats.replicas = replicaStats(this.router.replicas);
     return stats;
   }
 
@@ -292,15 +278,9 @@ export class ConnectionManager {
    * Checks that `connection` is alive: the driver's view of the socket, then `SELECT 1` bounded by
    * `pool.validationTimeoutMs`. Never throws.
    */
-  async isConnectionValid(connection: PooledConnection): Promise<boolean> {
-    try {
-      const pool = this.poolOf(connection);
-      // Only the holder of a lease may check it: a released connection may be someone else's now.
-      if (!pool.owns(connection) || (connection as PgPooledConnection).state !== 'inUse') return false;
-      return await pool.validate(connection as PgPooledConnection);
-    } catch {
-      return false;
-    }
+  isConnectionValid(connection: PooledConnection): Promise<boolean> {
+    if (typeof connection !== 'object' || connection === null) return Promise.resolve(false);
+    return this.poolOf(connection).validateLease(connection);
   }
 
   /**
@@ -314,9 +294,7 @@ export class ConnectionManager {
    */
   async resetPool(): Promise<number> {
     this.assertOpen();
-    const evicted = await runOnEveryPool(this.pools, resetPool, this.log);
-    this.log.info(`Pool reset: ${evicted} connection(s) evicted, refilled to ${this.primary.pool.counts.openCount}`);
-    return evicted;
+    return runOnEveryPool(this.pools, resetPool, this.log, (n) => `Pool reset: ${n} connection(s) evicted, refilled to ${this.primary.pool.counts.openCount}`);
   }
 
   /**
@@ -327,9 +305,8 @@ export class ConnectionManager {
    */
   async triggerExpireConnections(): Promise<number> {
     this.assertOpen();
-    const retired = (await Promise.all(this.pools.map((pool) => expireConnections(pool, this.clock)))).reduce((a, b) => a + b, 0);
-    this.log.info(`Expiry sweep: ${retired} connection(s) retired`);
-    return retired;
+    const expire = async (pool: PoolMaintenance<PgPooledConnection>) => ({ count: await expireConnections(pool, this.clock), error: undefined });
+    return runOnEveryPool(this.pools, expire, this.log, (n) => `Expiry sweep: ${n} connection(s) retired`);
   }
 
   /**
@@ -344,9 +321,7 @@ export class ConnectionManager {
    */
   async triggerRenewConnections(): Promise<number> {
     this.assertOpen();
-    const renewed = await runOnEveryPool(this.pools, renewConnections, this.log);
-    this.log.info(`Renewal: ${renewed} connection(s) replaced`);
-    return renewed;
+    return runOnEveryPool(this.pools, renewConnections, this.log, (n) => `Renewal: ${n} connection(s) replaced`);
   }
 
   /** True until `close()` is called. */

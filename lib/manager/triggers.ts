@@ -10,13 +10,15 @@ import type { PoolMaintenance } from '../pool/maintenance';
 import type { PoolEntry } from '../pool/entry';
 
 /**
- * Runs `operation` on every pool (the primary first in `pools`) and sums the counts.
+ * Runs `operation` on every pool (the primary first in `pools`), sums the counts and logs
+ * `summary(count)` at `info`.
  * @throws the primary's `E_CONNECT` when it could not finish.
  */
 export async function runOnEveryPool<E extends PoolEntry<unknown>>(
   pools: readonly PoolMaintenance<E>[],
   operation: (pool: PoolMaintenance<E>) => Promise<TriggerResult>,
   log: Logger,
+  summary: (count: number) => string,
 ): Promise<number> {
   const results = await Promise.all(pools.map((pool) => operation(pool)));
   let count = 0;
@@ -29,5 +31,6 @@ export async function runOnEveryPool<E extends PoolEntry<unknown>>(
     log.error(primaryError.message, { pool: pools[0]?.name });
     throw primaryError;
   }
+  log.info(summary(count));
   return count;
 }

@@ -239,6 +239,15 @@ export class Pool<C, E extends PoolEntry<C>> extends PoolRecords<C, E> {
     return ok;
   }
 
+  /**
+   * `validate()` for the holder of a lease: false, without a check, for anything that is not a
+   * connection this pool has checked out (a released connection may be someone else's now).
+   */
+  validateLease(connection: object): Promise<boolean> {
+    if (!this.owns(connection) || connection.state !== 'inUse') return Promise.resolve(false);
+    return this.validate(connection);
+  }
+
   // ── ready / close ───────────────────────────────────────────────────────────────────────────
 
   /** Resolves once `min` connections are open; rejects with `E_CONNECT` if an open fails first. */
@@ -297,7 +306,7 @@ export class Pool<C, E extends PoolEntry<C>> extends PoolRecords<C, E> {
   }
 
   /** Checked-out connections, longest held first. */
-  longestHeld(limit: number): HeldConnection[] {
+  private longestHeld(limit: number): HeldConnection[] {
     return longestHeld(this.registry.openEntries(), this.clock.now(), limit);
   }
 

@@ -29,8 +29,8 @@ export type PoolState = 'open' | 'closing' | 'closed';
 export abstract class PoolRecords<C, E extends PoolEntry<C>> implements PoolMaintenance<E> {
   readonly name: string;
   readonly options: ResolvedPoolOptions;
-  readonly counters: PoolCounters = newCounters();
-  readonly wait: WaitStats = { count: 0, totalMs: 0, maxMs: 0 };
+  protected readonly counters: PoolCounters = newCounters();
+  protected readonly wait: WaitStats = { count: 0, totalMs: 0, maxMs: 0 };
 
   protected readonly registry = new Registry<C, E>();
   protected state: PoolState = 'open';
@@ -106,7 +106,7 @@ export abstract class PoolRecords<C, E extends PoolEntry<C>> implements PoolMain
   }
 
   /** The gauges now (what stats, log lines and error messages are built from). */
-  gauges(): PoolGauges {
+  protected gauges(): PoolGauges {
     const r = this.registry;
     return {
       min: this.options.min, max: this.options.max, total: r.openCount, idle: r.idleCount, inUse: r.busyCount,

@@ -98,11 +98,6 @@ export class Registry<C, E extends PoolEntry<C>> implements RegistryCounts {
     return idle.length > 0 ? idle[idle.length - 1] : undefined;
   }
 
-  /** Looks an open record up by creation number. */
-  get(seq: number): E | undefined {
-    return this.tree.get(seq);
-  }
-
   /** Open records (idle, inUse, reserved), oldest first, i.e. in creation order (a snapshot). */
   openEntries(): E[] {
     return this.tree.valuesArray();

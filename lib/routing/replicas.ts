@@ -11,6 +11,7 @@ import { createPgPool, driverSettings, type ConnectorFactory } from '../driver/p
 import type { PgPooledConnection } from '../driver/pooled-connection';
 import { ReplicaHealthMonitor } from './health';
 import type { ReplicaState, Router } from './router';
+import type { PoolStats } from '../pool/stats';
 
 /** A pool per replica, each out of rotation until its first health check passes. */
 export function createReplicas(config: ResolvedConfig, clock: Clock, log: Logger, connector: ConnectorFactory | undefined): ReplicaState[] {
@@ -49,4 +50,19 @@ export function createHealthMonitor(router: Router, config: ResolvedConfig, cloc
     clock,
     log,
   );
+}
+
+/** Each replica's pool statistics plus its health, by replica name. */
+export function replicaStats(replicas: readonly ReplicaState[]): Record<string, PoolStats & { healthy: boolean; lagMs: number | null; healthChanges: number; unhealthyReason?: string }> {
+  const out: ReturnType<typeof replicaStats> = {};
+  for (const r of replicas) {
+    out[r.name] = {
+      ...r.handle.pool.stats(),
+      healthy: r.healthy,
+      lagMs: r.lagMs,
+      healthChanges: r.healthChanges,
+      ...(r.reason === undefined ? {} : { unhealthyReason: r.reason }),
+    };
+  }
+  return out;
 }
