@@ -32,7 +32,7 @@ export function resetPool<E extends PoolEntry<unknown>>(pool: PoolMaintenance<E>
     pool.beginGeneration();
     let count = 0;
     for (const entry of pool.openEntries()) if (pool.softEvict(entry, 'reset')) count++;
-    pool.refill();
+    pool.pump();
     const bound = pool.options.acquireTimeoutMs;
     const refilled = await pool.whenOpen(pool.options.min, bound);
     const error = refilled || !pool.isOpen
@@ -67,7 +67,7 @@ export function expireConnections<E extends PoolEntry<unknown>>(pool: PoolMainte
         if (pool.softEvict(entry, 'idle')) count++;
       }
     }
-    pool.refill();
+    pool.pump();
     return Promise.resolve(count);
   });
 }
@@ -116,7 +116,7 @@ export function renewConnections<E extends PoolEntry<unknown>>(pool: PoolMainten
         kept++;
       }
     }
-    pool.refill();
+    pool.pump();
     const error = lost === 0 || !pool.isOpen
       ? undefined
       : refillError(pool.name, 'Renewal', `${lost} connection(s) closed at pool.max could not be replaced`, pool.lastConnectError);

@@ -56,7 +56,7 @@ export class Housekeeper<E extends PoolEntry<unknown>> {
       await expireConnections(this.pool, this.clock);
       this.pool.reportLeaks();
       await this.keepalive();
-      this.pool.refill();
+      this.pool.pump();
     } catch (error) {
       this.pool.logInternalError('housekeeping', error);
     } finally {

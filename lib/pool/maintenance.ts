@@ -59,8 +59,8 @@ export interface PoolMaintenance<E extends PoolEntry<unknown>> {
   /** Opens one connection if there is room below `max`: its record once in service, undefined if it failed or there was no room. */
   openOne(): Promise<E | undefined>;
 
-  /** Serves waiters from idle records and starts the opens the waiters and `min` need. */
-  refill(): void;
+  /** The pump: serves waiters from idle records and starts the opens the waiters and `min` need (the refill). */
+  pump(): void;
 
   /** Starts a new generation: records still being opened from before it are closed on arrival. */
   beginGeneration(): void;

@@ -3,7 +3,7 @@
  * ones, closing them, checking idle ones, and the maintenance interface built on these. `Pool`
  * (pool.ts) extends it with the callers' side: acquire, release, the pump, ready and close.
  *
- * Where a record goes is decided by `disposition()` alone and carried out by `apply()`; every
+ * Where a record goes is decided by `disposition()` alone and carried out by `place()`; every
  * closure goes through `destroy()`, which counts it by its reason.
  */
 import type { Logger } from 'winston';
@@ -26,6 +26,7 @@ import type { PoolConfig, PoolObserver } from './types';
 
 export type PoolState = 'open' | 'closing' | 'closed';
 
+/** The record side of a pool of connections of type `C`, recorded as entries of type `E`. */
 export abstract class PoolRecords<C, E extends PoolEntry<C>> implements PoolMaintenance<E> {
   readonly name: string;
   readonly options: ResolvedPoolOptions;
@@ -336,10 +337,6 @@ export abstract class PoolRecords<C, E extends PoolEntry<C>> implements PoolMain
         { pool: this.name, id: entry.id, heldMs: Math.round(heldMs), acquiredAt: entry.acquiredAt },
       );
     }
-  }
-
-  refill(): void {
-    this.pump();
   }
 
   beginGeneration(): void {
