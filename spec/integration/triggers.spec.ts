@@ -326,8 +326,10 @@ describe('what the admin operations resolve with', () => {
       ...config(appName, { min: 3, max: 3, acquireTimeoutMs: 1_500 }),
       connection: { connectionString: proxy.rewrite(url), application_name: appName },
       retry: { attempts: 2, initialDelayMs: 10, maxDelayMs: 50 },
+      admin: { port: 0, token: 'refused-test-token' },
     });
     await manager.ready();
+    const endpoint = await manager.adminReady();
     const before = ids(manager.getPoolStats());
     await proxy.setMode('refuse');
 
@@ -343,6 +345,10 @@ describe('what the admin operations resolve with', () => {
     const reset = await manager.resetPool().then(() => undefined, (error: unknown) => error);
     expect(reset).toMatchObject({ code: 'E_CONNECT' });
     expect(String((reset as Error).message)).toContain('pool.acquireTimeoutMs=1500');
+    // The admin endpoint says so too: the server refused, not a bug.
+    const reply = await fetch(`${endpoint.url}/reset`, { method: 'POST', headers: { Authorization: 'Bearer refused-test-token' } });
+    expect(reply.status).toBe(503);
+    expect(await reply.json()).toMatchObject({ ok: false, error: { code: 'E_CONNECT' } });
 
     // Once the server takes connections again, the pool refills by itself.
     await proxy.setMode('pass');
