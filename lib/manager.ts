@@ -6,8 +6,6 @@
 import type { Knex } from 'knex';
 import type { Client as PgClient, QueryResult } from 'pg';
 import type { Logger } from 'winston';
-import { PoolMetrics } from './admin/metrics';
-import { startAdminServer, type AdminServer } from './admin/server';
 import { ConnectionManagerError, isConnectionManagerError } from './errors';
 import { createManagerLogger } from './logger';
 import type { ResolvedConfig } from './options';
@@ -17,13 +15,19 @@ import { AcquireDeadline } from './pool/deadline';
 import { expireConnections, renewConnections, resetPool } from './pool/eviction';
 import type { AcquireOptions, Pool } from './pool/pool';
 import type { ManagerPoolStats } from './pool/stats';
-import { createKnex, LeasingPoolAdapter } from './driver/knex-adapter';
-import { createPgPool, driverSettings, type ConnectorFactory, type PgPool } from './driver/pg-pool';
+import { createPgPool, type ConnectorFactory, type PgPool } from './driver/pg-pool';
 import type { PgPooledConnection, PooledConnection, Row } from './driver/pooled-connection';
 import { classifyStatement } from './routing/classify';
-import { ReplicaHealthMonitor } from './routing/health';
+import type { ReplicaHealthMonitor } from './routing/health';
 import { ReadYourWrites } from './routing/read-your-writes';
-import { Router, type ReplicaState } from './routing/router';
+import { Router } from './routing/router';
+import { createHealthMonitor, createReadKnex, createReplicas, replicaStats } from './routing/replicas';
+import { isReadOnlyViolation, isReplicaFault } from './routing/replica-faults';
+import { runOnEveryPool } from './manager/triggers';
+import type { PoolMaintenance } from './pool/maintenance';
+import { AdminEndpointHandle, adminNotConfigured, type AdminEndpoint } from './manager/admin-endpoint';
+
+export type { AdminEndpoint } from './manager/admin-endpoint';
 
 export type { ManagerPoolStats, ReplicaPoolStats } from './pool/stats';
 
@@ -34,13 +38,6 @@ export interface GetConnectionOptions extends AcquireOptions {
    * the same async context); `'write'` or no intent leases from the primary.
    */
   intent?: 'read' | 'write';
-}
-
-/** Where the admin endpoint listens (see `ConnectionManager.adminReady`). */
-export interface AdminEndpoint {
-  /** `http://host:port`. */
-  url: string;
-  port: number;
 }
 
 /** Replaceable parts, for tests. */
@@ -72,9 +69,8 @@ export class ConnectionManager {
   private readonly clock: Clock;
   private readonly log: Logger;
   private closing: Promise<void> | undefined;
-  /** The admin endpoint being started (when `admin` is configured). */
-  private readonly adminStart: Promise<AdminServer> | undefined;
-  private adminServer: AdminServer | undefined;
+  /** The admin endpoint (when `admin` is configured). */
+  private readonly adminEndpoint: AdminEndpointHandle | undefined;
 
   /** Use `getConnectionInstance()`; direct construction bypasses the process-wide singleton. */
   constructor(config: ResolvedConfig, dependencies: ManagerDependencies = {}) {
@@ -83,66 +79,24 @@ export class ConnectionManager {
     this.log = createManagerLogger(config.logger);
     this.primary = createPgPool('primary', config.connection, config, this.clock, this.log, dependencies.connector);
     this.knex = this.primary.knex;
-    const replicas: ReplicaState[] = config.replicas.map((r) => ({
-      name: r.name,
-      weight: r.weight,
-      handle: createPgPool(r.name, r.connection, config, this.clock, this.log.child({ replica: r.name }), dependencies.connector),
-      healthy: false,
-      lagMs: null,
-      reason: 'not checked yet',
-      healthChanges: 0,
-      reads: 0,
-    }));
+    const replicas = createReplicas(config, this.clock, this.log, dependencies.connector);
     this.router = new Router(replicas, config.routing.strategy, this.log);
     this.readYourWrites = new ReadYourWrites(config.routing.readYourWritesMs, this.clock);
-    if (replicas.length > 0) {
-      this.health = new ReplicaHealthMonitor(
-        this.router,
-        { intervalMs: config.routing.healthCheckIntervalMs, maxLagMs: config.routing.maxReplicaLagMs, timeoutMs: config.pool.validationTimeoutMs },
-        this.clock,
-        this.log,
-      );
-    }
-    this.readKnex = this.createReadKnex();
+    this.health = replicas.length > 0 ? createHealthMonitor(this.router, config, this.clock, this.log) : undefined;
+    // Without replicas, reads go to the primary's knex.
+    this.readKnex = replicas.length === 0 ? this.knex : createReadKnex(config, this.knex, () => this.leaseForRead(AcquireDeadline.start({}, config.pool.acquireTimeoutMs, this.clock)));
     if (config.admin) {
-      // Histograms are fed by pool events; gauges and counters are read at scrape time.
-      const metrics = new PoolMetrics(() => this.getPoolStats());
-      this.primary.pool.observe(metrics.observer('primary'));
-      for (const r of replicas) r.handle.pool.observe(metrics.observer(r.name));
-      this.adminStart = startAdminServer(this, { ...config.admin, metrics, logger: this.log });
-      this.adminStart.then(
-        (server) => {
-          this.adminServer = server;
-        },
-        (error: unknown) => this.log.error(`Admin endpoint could not start: ${error instanceof Error ? error.message : String(error)}`),
-      );
+      const observed = [{ name: 'primary', pool: this.primary.pool }, ...replicas.map((r) => ({ name: r.name, pool: r.handle.pool }))];
+      this.adminEndpoint = new AdminEndpointHandle(this, config.admin, observed, this.log);
     }
     this.log.info(
       `Connection manager started (min: ${config.pool.min}, max: ${config.pool.max}${replicas.length ? `, replicas: ${replicas.map((r) => r.name).join(', ')}` : ''})`,
     );
   }
 
-  private createReadKnex(): Knex {
-    if (this.router.replicas.length === 0) return this.knex;
-    const adapter = new LeasingPoolAdapter(
-      () => this.leaseForRead(AcquireDeadline.start({}, this.config.pool.acquireTimeoutMs, this.clock)),
-      () => undefined,
-      () => 0,
-    );
-    const readKnex = createKnex(adapter, driverSettings(this.config.connection, this.config), this.config.knex);
-    // Transactions may write: they always run on the primary.
-    const primaryKnex = this.knex;
-    Object.defineProperty(readKnex, 'transaction', {
-      value: (...args: Parameters<Knex['transaction']>) => primaryKnex.transaction(...args),
-      configurable: true,
-      writable: true,
-    });
-    return readKnex;
-  }
-
   /** Where the admin endpoint listens, once it does; undefined before that or when it is off. */
   get admin(): AdminEndpoint | undefined {
-    return this.adminServer && { url: this.adminServer.url, port: this.adminServer.port };
+    return this.adminEndpoint?.current;
   }
 
   /**
@@ -152,11 +106,8 @@ export class ConnectionManager {
    *   error (`EADDRINUSE`, …) when the endpoint could not start.
    */
   async adminReady(): Promise<AdminEndpoint> {
-    if (!this.adminStart) {
-      throw new ConnectionManagerError('E_INVALID_CONFIG', 'Invalid option "admin": the admin endpoint is not configured. Pass admin: { port } to getConnectionInstance().');
-    }
-    const server = await this.adminStart;
-    return { url: server.url, port: server.port };
+    if (!this.adminEndpoint) throw adminNotConfigured();
+    return this.adminEndpoint.ready();
   }
 
   private get pools(): PgEntryPool[] {
@@ -338,18 +289,7 @@ export class ConnectionManager {
   /** A consistent snapshot of the primary's pool, plus each replica's when replicas are configured. */
   getPoolStats(): ManagerPoolStats {
     const stats: ManagerPoolStats = this.primary.pool.stats();
-    if (this.router.replicas.length > 0) {
-      stats.replicas = {};
-      for (const r of this.router.replicas) {
-        stats.replicas[r.name] = {
-          ...r.handle.pool.stats(),
-          healthy: r.healthy,
-          lagMs: r.lagMs,
-          healthChanges: r.healthChanges,
-          ...(r.reason === undefined ? {} : { unhealthyReason: r.reason }),
-        };
-      }
-    }
+    if (this.router.replicas.length > 0) stats.replicas = replicaStats(this.router.replicas);
     return stats;
   }
 
@@ -357,28 +297,23 @@ export class ConnectionManager {
    * Checks that `connection` is alive: the driver's view of the socket, then `SELECT 1` bounded by
    * `pool.validationTimeoutMs`. Never throws.
    */
-  async isConnectionValid(connection: PooledConnection): Promise<boolean> {
-    try {
-      const pool = this.poolOf(connection);
-      // Only the holder of a lease may check it: a released connection may be someone else's now.
-      if (!pool.owns(connection) || (connection as PgPooledConnection).state !== 'inUse') return false;
-      return await pool.validate(connection as PgPooledConnection);
-    } catch {
-      return false;
-    }
+  isConnectionValid(connection: PooledConnection): Promise<boolean> {
+    if (typeof connection !== 'object' || connection === null) return Promise.resolve(false);
+    return this.poolOf(connection).validateLease(connection);
   }
 
   /**
    * Closes every idle connection now and every checked-out one when it is released, then refills
    * to `pool.min` with new connections; on every pool. Requests during the reset are served from
-   * new connections.
+   * new connections. Resolves once `pool.min` are open again (checked-out old ones count until
+   * released). Runs after any admin operation already under way, never interleaved with it.
    * @returns the number of connections evicted (checked-out ones included).
+   * @throws ConnectionManagerError `E_CONNECT` when the primary is not back at `pool.min` within
+   *   `pool.acquireTimeoutMs` (the server refuses new connections); `E_POOL_CLOSED` after `close()`.
    */
   async resetPool(): Promise<number> {
     this.assertOpen();
-    const evicted = sum(await Promise.all(this.pools.map((pool) => resetPool(pool))));
-    this.log.info(`Pool reset: ${evicted} connection(s) evicted, refilled to ${this.primary.pool.registry.openCount}`);
-    return evicted;
+    return runOnEveryPool(this.pools, resetPool, this.log, (n) => `Pool reset: ${n} connection(s) evicted, refilled to ${this.primary.pool.counts.openCount}`);
   }
 
   /**
@@ -389,22 +324,23 @@ export class ConnectionManager {
    */
   async triggerExpireConnections(): Promise<number> {
     this.assertOpen();
-    const retired = sum(await Promise.all(this.pools.map((pool) => expireConnections(pool, this.clock))));
-    this.log.info(`Expiry sweep: ${retired} connection(s) retired`);
-    return retired;
+    const expire = async (pool: PoolMaintenance<PgPooledConnection>) => ({ count: await expireConnections(pool, this.clock), error: undefined });
+    return runOnEveryPool(this.pools, expire, this.log, (n) => `Expiry sweep: ${n} connection(s) retired`);
   }
 
   /**
    * Replaces every connection of every pool with a fresh one without lowering capacity
    * (checked-out ones when released). For password rotation, DNS failover, or after a primary
-   * switch-over.
-   * @returns the number of connections replaced.
+   * switch-over. Resolves once every idle connection has been replaced by an open one. Where there
+   * is room, an old connection whose replacement the server refuses keeps serving (not counted).
+   * Runs after any admin operation already under way, never interleaved with it.
+   * @returns the number of connections replaced (checked-out ones included: replaced on release).
+   * @throws ConnectionManagerError `E_CONNECT` when, at `pool.max`, a primary connection was closed
+   *   and its replacement could not be opened (after the `retry` attempts); `E_POOL_CLOSED` after `close()`.
    */
   async triggerRenewConnections(): Promise<number> {
     this.assertOpen();
-    const renewed = sum(await Promise.all(this.pools.map((pool) => renewConnections(pool))));
-    this.log.info(`Renewal: ${renewed} connection(s) replaced`);
-    return renewed;
+    return runOnEveryPool(this.pools, renewConnections, this.log, (n) => `Renewal: ${n} connection(s) replaced`);
   }
 
   /** True until `close()` is called. */
@@ -419,7 +355,7 @@ export class ConnectionManager {
   close(): Promise<void> {
     this.closing ??= Promise.all([
       this.health?.stop(),
-      this.adminStart?.then((server) => server.close(), () => undefined),
+      this.adminEndpoint?.close(),
       ...this.pools.map((pool) => pool.close()),
     ]).then(() => undefined);
     return this.closing;
@@ -435,25 +371,3 @@ export class ConnectionManager {
 /** One settled promise shared by every successful release (saves an allocation per query). */
 const RESOLVED: Promise<void> = Promise.resolve();
 
-function sum(values: number[]): number {
-  return values.reduce((a, b) => a + b, 0);
-}
-
-/** `25006 read_only_sql_transaction`: a write reached a read-only server. */
-function isReadOnlyViolation(error: unknown): boolean {
-  return (error as { code?: unknown } | undefined)?.code === '25006';
-}
-
-/**
- * Errors that say the replica, not the statement, is at fault: a lost connection, a server
- * shutting down or starting, or a write reaching a read-only server (25006). Reads are safe to
- * repeat on the primary after these.
- */
-function isReplicaFault(error: unknown): boolean {
-  const code = (error as { code?: unknown } | undefined)?.code;
-  if (typeof code === 'string') {
-    if (code === '25006' || code.startsWith('08') || code.startsWith('57P') || code === '53300') return true;
-    if (/^E[A-Z]+$/.test(code)) return true; // ECONNRESET, EPIPE, ...
-  }
-  return error instanceof Error && /Connection terminated|connection ended|not queryable/i.test(error.message);
-}

@@ -238,6 +238,10 @@ export async function startAdminServer(target: AdminTarget, options: AdminServer
       if (isConnectionManagerError(error, 'E_POOL_CLOSED')) {
         return sendJson(res, 503, errorBody('E_POOL_CLOSED', error.message));
       }
+      // A reset or renewal whose replacement connections the server refused.
+      if (isConnectionManagerError(error, 'E_CONNECT')) {
+        return sendJson(res, 503, errorBody('E_CONNECT', error.message));
+      }
       throw error;
     }
   }

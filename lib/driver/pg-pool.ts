@@ -55,7 +55,7 @@ export function createPgPool(
   const ref: { pool?: Pool<PgClient, PgPooledConnection> } = {};
   const adapter = new LeasingPoolAdapter(
     () => (ref.pool as Pool<PgClient, PgPooledConnection>).acquire(),
-    () => ref.pool?.registry,
+    () => ref.pool?.counts,
     () => ref.pool?.waiting ?? 0,
   );
   const knex = createKnex(adapter, driverSettings(connection, config), config.knex);

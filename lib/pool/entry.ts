@@ -99,8 +99,20 @@ export class PoolEntry<C> {
   /** The pool that owns this record (to refuse releasing it to another manager). */
   readonly owner: object;
 
+  /**
+   * A private brand: only objects this class constructed have it. A copy (`{ ...conn }`), a
+   * prototype child (`Object.create(conn)`) or a proxy has every public property of a record but
+   * not this, so `isRecord` tells the real record from a look-alike by identity, in O(1).
+   */
+  readonly #brand = true;
+
   constructor(owner: object) {
     this.owner = owner;
+  }
+
+  /** True only for an object this class constructed (never a copy, child or proxy of one). */
+  static isRecord(value: unknown): value is PoolEntry<unknown> {
+    return typeof value === 'object' && value !== null && #brand in value;
   }
 
   /** This record as an already-resolved promise (shared by every immediate hand-out). */

@@ -2,24 +2,16 @@
  * Is this value one of the pool's own records? Decided by identity, never by properties: a copy
  * (`{ ...conn }`), a prototype child (`Object.create(conn)`) or a proxy has every property of the
  * record, and accepting one would count a release twice and hand the holder's session to the next
- * caller. The registry maps each record's creation number to the record itself, so the value must
- * be that very object.
+ * caller. Only a record the entry class constructed carries its private brand, and the record
+ * names the pool that made it; both checks are O(1), so release never walks the registry.
  */
-import { types } from 'node:util';
 import { PoolEntry } from './entry';
 import { ConnectionManagerError } from '../errors';
 import { notCheckedOut } from './messages';
-import type { Registry } from './registry';
 
-/** True when `value` is the record the registry holds for its creation number. */
-export function isOwnRecord<C, E extends PoolEntry<C>>(registry: Registry<C, E>, value: unknown): value is E {
-  if (typeof value !== 'object' || value === null) return false;
-  try {
-    const seq = (value as { seq?: unknown }).seq;
-    return typeof seq === 'number' && registry.get(seq) === value;
-  } catch {
-    return false; // a proxy whose trap throws: certainly not ours
-  }
+/** True when `value` is a record that `pool` made (and not a copy, child or proxy of one). */
+export function isOwnRecord<E extends PoolEntry<unknown>>(pool: object, value: unknown): value is E {
+  return PoolEntry.isRecord(value) && value.owner === pool;
 }
 
 /** `release()` goes ahead. */
@@ -32,21 +24,16 @@ export const IGNORE = 'ignore';
  * A record the pool closed by force during `close()` has left the registry; its holder's release
  * is ignored (matched by its owner, and it changes nothing). Never throws: a refusal is returned.
  */
-export function releaseVerdict<C, E extends PoolEntry<C>>(
+export function releaseVerdict<E extends PoolEntry<unknown>>(
   pool: object,
-  registry: Registry<C, E>,
   value: unknown,
   poolOpen: boolean,
 ): typeof RELEASE | typeof IGNORE | Error {
-  if (isOwnRecord(registry, value)) {
+  if (isOwnRecord<E>(pool, value)) {
     if (value.state === 'inUse') return RELEASE;
+    // A record close() closed by force, released by its holder afterwards: nothing to do.
     if (!poolOpen && (value.state === 'closing' || value.state === 'closed')) return IGNORE;
     return notCheckedOut(value, true);
-  }
-  // Out of the registry but genuine: a record of this pool's, not a copy (own fields, the
-  // record's class), a child (own `state`) or a proxy of one. Ignoring it changes nothing anyway.
-  if (!poolOpen && !types.isProxy(value) && value instanceof PoolEntry && Object.hasOwn(value, 'state') && value.owner === pool) {
-    if (value.state === 'closing' || value.state === 'closed') return IGNORE;
   }
   return new ConnectionManagerError(
     'E_NOT_CHECKED_OUT',

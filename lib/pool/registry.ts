@@ -1,23 +1,41 @@
 /**
- * Where the connection records live: an ordered B-tree keyed by creation number (so every listing
- * is in creation order and lookups stay O(log n) at any size), an idle stack (so the hot path picks
- * and returns a connection in O(1) without touching the tree), and the counts behind the stats.
- * The stack is an array with each record's index stored on it: taking the top and pushing touch
- * only that record and one array slot, which keeps the cost flat as the pool grows to thousands. `move()` is the single place where a record changes state; the counts follow from it.
+ * Where the connection records live: an ordered B-tree keyed by creation number, an idle stack,
+ * and the counts behind the stats. `move()` is the single place where a record changes state; the
+ * counts follow from it.
  *
- * The tree changes only when a connection is added or removed, and those changes are serialised by
- * an `async-mutex` mutex, together with any multi-step sweep that walks the tree. Checking a
- * connection out or in never changes the tree, so the hot path never waits for the mutex. Reads
- * (stats, sweeps' snapshots) are synchronous and therefore atomic under JavaScript's run-to-completion.
+ * Each structure serves the walk that needs it:
+ * - The tree gives every ordered walk: creation order for the stats listing, oldest first for the
+ *   expiry sweep, the idle timeout, keepalive, leak reports and the admin operations. Its key, the
+ *   connection number N, grows with each open, so creation order and age order are the same.
+ * - The idle stack serves the hot path: checkout takes the top and release pushes, each touching
+ *   one record and one array slot (each record stores its index), so the cost stays flat as the
+ *   pool grows to thousands. Checkout and release never touch the tree.
+ *
+ * Every method is synchronous: JavaScript's run-to-completion makes each one atomic, so the
+ * registry needs no lock. The pool's mutex serialises the multi-step admin operations instead.
  */
 import BTree from 'sorted-btree';
-import { Mutex } from 'async-mutex';
 import type { EntryState, PoolEntry } from './entry';
 
-export class Registry<C, E extends PoolEntry<C>> {
+/** The registry's counts, read-only: what routing, the knex adapter and the stats may see. */
+export interface RegistryCounts {
+  /** Records being opened. */
+  readonly pendingCount: number;
+  /** Records in state `idle`. */
+  readonly idleCount: number;
+  /** Records in state `inUse` or `reserved`. */
+  readonly busyCount: number;
+  /** Records being closed: still a server session, so they count toward `max`. */
+  readonly closingCount: number;
+  /** Open records: `idle + inUse + reserved`. */
+  readonly openCount: number;
+  /** Everything that holds or may soon hold a server session; never exceeds `max`. */
+  readonly occupied: number;
+}
+
+export class Registry<C, E extends PoolEntry<C>> implements RegistryCounts {
+  /** Open records (idle, inUse, reserved) by creation number. */
   private readonly tree = new BTree<number, E>();
-  /** Serialises changes to the tree and sweeps over it. Never held across network I/O. */
-  readonly mutex = new Mutex();
 
   /**
    * Idle records, least recently returned first; the top (end) is taken first — LIFO keeps hot
@@ -25,21 +43,15 @@ export class Registry<C, E extends PoolEntry<C>> {
    */
   private readonly idle: E[] = [];
 
-  /** Records being opened. */
   pendingCount = 0;
-  /** Records in state `idle`. */
   idleCount = 0;
-  /** Records in state `inUse` or `reserved`. */
   busyCount = 0;
-  /** Records being closed: still a server session, so they count toward `max`. */
   closingCount = 0;
 
-  /** Open records: `idle + inUse`. */
   get openCount(): number {
     return this.idleCount + this.busyCount;
   }
 
-  /** Everything that holds or may soon hold a server session; never exceeds `max`. */
   get occupied(): number {
     return this.pendingCount + this.idleCount + this.busyCount + this.closingCount;
   }
@@ -51,8 +63,9 @@ export class Registry<C, E extends PoolEntry<C>> {
   }
 
   /**
-   * Moves `entry` to `next`, keeping the idle list and the counts in step. The only writer of
-   * `entry.state` besides the record's own transition check.
+   * Moves `entry` to `next`, keeping the tree, the idle stack and the counts in step. The only
+   * writer of `entry.state` besides the record's own transition check. A record enters the tree
+   * when it arrives (`creating → reserved`) and leaves it when it starts closing.
    */
   move(entry: E, next: EntryState): void {
     const prev = entry.state;
@@ -66,8 +79,15 @@ export class Registry<C, E extends PoolEntry<C>> {
     }
     switch (next) {
       case 'idle': this.pushIdle(entry); this.idleCount++; break;
-      case 'inUse': case 'reserved': this.busyCount++; break;
-      case 'closing': this.closingCount++; break;
+      case 'inUse': this.busyCount++; break;
+      case 'reserved':
+        this.busyCount++;
+        if (prev === 'creating') this.tree.set(entry.seq, entry);
+        break;
+      case 'closing':
+        this.closingCount++;
+        if (prev !== 'creating') this.tree.delete(entry.seq);
+        break;
       case 'creating': case 'closed': break;
     }
   }
@@ -78,54 +98,9 @@ export class Registry<C, E extends PoolEntry<C>> {
     return idle.length > 0 ? idle[idle.length - 1] : undefined;
   }
 
-  /** The least recently used idle record. */
-  oldestIdle(): E | undefined {
-    return this.idle[0];
-  }
-
-  /**
-   * Idle records from least to most recently used (a snapshot). Removing a record from the middle
-   * moves the top one into its place, so after such removals the order is approximate.
-   */
-  idleOldestFirst(): E[] {
-    return this.idle.slice();
-  }
-
-  /**
-   * Adds an opened record to the tree, under the mutex. It arrives `reserved`: the pool decides
-   * whether to hand it out or close it before any caller can see it idle.
-   */
-  async insert(entry: E): Promise<void> {
-    await this.mutex.runExclusive(() => {
-      this.tree.set(entry.seq, entry);
-      this.move(entry, 'reserved');
-    });
-  }
-
-  /** Removes a closing record from the tree, under the mutex. */
-  async remove(entry: E): Promise<void> {
-    await this.mutex.runExclusive(() => {
-      this.tree.delete(entry.seq);
-    });
-  }
-
-  /** Looks a record up by creation number. */
-  get(seq: number): E | undefined {
-    return this.tree.get(seq);
-  }
-
-  /** Records that hold a server session (idle, inUse, reserved), in creation order (a snapshot). */
+  /** Open records (idle, inUse, reserved), oldest first, i.e. in creation order (a snapshot). */
   openEntries(): E[] {
-    const out: E[] = [];
-    this.tree.forEach((entry) => {
-      if (entry.state === 'idle' || entry.state === 'inUse' || entry.state === 'reserved') out.push(entry);
-    });
-    return out;
-  }
-
-  /** Number of records in the tree, including ones whose removal is queued. */
-  get treeSize(): number {
-    return this.tree.size;
+    return this.tree.valuesArray();
   }
 
   private pushIdle(entry: E): void {

@@ -1,7 +1,9 @@
 /**
- * The pool's counters and the `PoolStats` snapshot shape (Go's `DBStats`, bb8's `Statistics`).
- * Counters only ever grow; gauges are read from the registry when a snapshot is taken.
+ * The pool's counters, the `PoolStats` snapshot shape (Go's `DBStats`, bb8's `Statistics`), and
+ * the pure functions that build snapshots from the pool's gauges and records. Counters only ever
+ * grow; gauges are read from the registry when a snapshot is taken.
  */
+import type { PoolEntry } from './entry';
 
 /** Monotonic event counters. */
 export interface PoolCounters {
@@ -78,6 +80,67 @@ export function newCounters(): PoolCounters {
     created: 0, destroyed: 0, acquired: 0, released: 0, timedOut: 0, aborted: 0, createErrors: 0,
     validationFailures: 0, expired: 0, idleClosed: 0, renewed: 0, leaksDetected: 0,
   };
+}
+
+/** The pool's gauges at one moment: what stats, log lines and error messages are built from. */
+export interface PoolGauges {
+  min: number;
+  max: number;
+  /** Open connections (`idle + inUse`). */
+  total: number;
+  idle: number;
+  /** Checked out or reserved. */
+  inUse: number;
+  /** Being opened. */
+  pending: number;
+  /** Being closed (still a server session, so counted toward `max`). */
+  closing: number;
+  waiting: number;
+}
+
+/** The stats snapshot of a pool whose gauges are `gauges` and open records `entries` (creation order). */
+export function statsSnapshot(
+  gauges: PoolGauges,
+  counters: PoolCounters,
+  wait: WaitStats,
+  entries: readonly PoolEntry<unknown>[],
+  now: number,
+): PoolStats {
+  return {
+    min: gauges.min,
+    max: gauges.max,
+    total: gauges.total,
+    idle: gauges.idle,
+    inUse: gauges.inUse,
+    pending: gauges.pending,
+    waiting: gauges.waiting,
+    counters: { ...counters },
+    wait: { ...wait },
+    connections: entries.map((e) => ({
+      id: e.id,
+      createdAt: e.createdAt,
+      lastUsed: e.lastUsed,
+      inUse: e.inUse,
+      ageMs: Math.max(0, now - e.createdMono),
+      idleMs: e.state === 'idle' ? Math.max(0, now - e.lastUsedMono) : 0,
+    })),
+  };
+}
+
+/** A checked-out connection and how long it has been held. */
+export interface HeldConnection {
+  id: string;
+  heldMs: number;
+  acquiredAt: string | undefined;
+}
+
+/** The checked-out records among `entries`, longest held first, at most `limit`. */
+export function longestHeld(entries: readonly PoolEntry<unknown>[], now: number, limit: number): HeldConnection[] {
+  return entries
+    .filter((e) => e.state === 'inUse')
+    .map((e) => ({ id: e.id, heldMs: Math.round(now - e.checkedOutMono), acquiredAt: e.acquiredAt }))
+    .sort((a, b) => b.heldMs - a.heldMs)
+    .slice(0, limit);
 }
 
 /** A replica's pool statistics plus its health. */

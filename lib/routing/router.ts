@@ -55,7 +55,7 @@ export class Router {
         for (let i = 0; i < n; i++) {
           const r = replicas[(this.cursor + i) % n] as ReplicaState;
           if (!r.healthy) continue;
-          const load = r.handle.pool.registry.busyCount + r.handle.pool.waiting;
+          const load = r.handle.pool.counts.busyCount + r.handle.pool.waiting;
           if (load < bestLoad) {
             best = r;
             bestLoad = load;

@@ -16,6 +16,7 @@ import { SystemClock } from '../../lib/pool/clock';
 import { countBackends, testConfig as config, testDatabaseUrl, withAdminClient } from '../helpers/database';
 import { FaultProxy } from '../helpers/fault-proxy';
 import { until } from '../helpers/poll';
+import { capturingLogger } from '../helpers/silent-logger';
 
 const url = testDatabaseUrl();
 
@@ -298,6 +299,63 @@ describe('triggerRenewConnections', () => {
   });
 });
 
+describe('what the admin operations resolve with', () => {
+  test('renewal at min = max = 5 resolves with all 5 replacements open; a reset resolves refilled to 5', async () => {
+    const appName = 'kcm-triggers-settled';
+    const manager = getConnectionInstance(config(appName, { min: 5, max: 5 }));
+    await manager.ready();
+    const before = ids(manager.getPoolStats());
+    expect(before).toHaveLength(5);
+
+    expect(await manager.triggerRenewConnections()).toBe(5);
+    const renewed = checkInvariants(manager.getPoolStats());
+    expect(renewed).toMatchObject({ total: 5, idle: 5, pending: 0 });
+    expect(ids(renewed).some((id) => before.includes(id))).toBe(false);
+
+    expect(await manager.resetPool()).toBe(5);
+    const reset = checkInvariants(manager.getPoolStats());
+    expect(reset).toMatchObject({ total: 5, pending: 0 });
+    expect(ids(reset).some((id) => ids(renewed).includes(id))).toBe(false);
+    expect(await countBackends(url, appName)).toBe(5);
+  });
+
+  test('when the server refuses new connections, a reset rejects with E_CONNECT at pool.acquireTimeoutMs and a renewal at max stops at the first refusal', async () => {
+    proxy = await FaultProxy.start({ targetPort: Number(new URL(url).port) });
+    const appName = 'kcm-triggers-refused-max';
+    const manager = getConnectionInstance({
+      ...config(appName, { min: 3, max: 3, acquireTimeoutMs: 1_500 }),
+      connection: { connectionString: proxy.rewrite(url), application_name: appName },
+      retry: { attempts: 2, initialDelayMs: 10, maxDelayMs: 50 },
+      admin: { port: 0, token: 'refused-test-token' },
+    });
+    await manager.ready();
+    const endpoint = await manager.adminReady();
+    const before = ids(manager.getPoolStats());
+    await proxy.setMode('refuse');
+
+    // At max the renewal closes one connection to make room; its replacement is refused.
+    const renewal = await manager.triggerRenewConnections().then(() => undefined, (error: unknown) => error);
+    expect(renewal).toMatchObject({ code: 'E_CONNECT' });
+    expect(String((renewal as Error).message)).toContain('could not be replaced');
+    const afterRenewal = checkInvariants(manager.getPoolStats());
+    expect(afterRenewal.counters.renewed).toBe(1);
+    // The two it did not reach keep serving.
+    expect(ids(afterRenewal).filter((id) => before.includes(id))).toHaveLength(afterRenewal.total);
+
+    const reset = await manager.resetPool().then(() => undefined, (error: unknown) => error);
+    expect(reset).toMatchObject({ code: 'E_CONNECT' });
+    expect(String((reset as Error).message)).toContain('pool.acquireTimeoutMs=1500');
+    // The admin endpoint says so too: the server refused, not a bug.
+    const reply = await fetch(`${endpoint.url}/reset`, { method: 'POST', headers: { Authorization: 'Bearer refused-test-token' } });
+    expect(reply.status).toBe(503);
+    expect(await reply.json()).toMatchObject({ ok: false, error: { code: 'E_CONNECT' } });
+
+    // Once the server takes connections again, the pool refills by itself.
+    await proxy.setMode('pass');
+    await until(() => manager.getPoolStats().total === 3, { timeoutMs: 10_000, description: 'the refill once the server answers' });
+  });
+});
+
 describe('isConnectionValid', () => {
   test('true for a live connection, false for one whose session was killed or that was released, never throws', async () => {
     const appName = 'kcm-triggers-valid';
@@ -385,5 +443,71 @@ describe('triggers under load', () => {
     expect(stats.counters.acquired).toBe(stats.counters.released);
     expect(stats.inUse).toBe(0);
     expect(await countBackends(url, appName)).toBeLessThanOrEqual(max);
+  });
+});
+
+describe('admin operations run one at a time', () => {
+  test('reset, renew and expire asked for at once under load: each connection replaced exactly once, counts right, never more than max backends', async () => {
+    const appName = 'kcm-triggers-serialised';
+    const max = 8;
+    const clock = new SkewedClock();
+    const capture = capturingLogger('info');
+    const manager = new ConnectionManager(
+      resolveOptions({ ...config(appName, { min: 4, max, maxLifetimeMs: 3_600_000, idleTimeoutMs: 0 }), logger: capture.logger }),
+      { clock },
+    );
+    direct.push(manager);
+    await manager.ready();
+
+    let done = false;
+    const failures: unknown[] = [];
+    const workers = Array.from({ length: 24 }, async (_, w) => {
+      for (let i = 0; !done && i < 2_000; i++) {
+        try {
+          await manager.withConnection((conn) => conn.query('select $1::int as n', [w]));
+        } catch (error) {
+          failures.push(error);
+        }
+      }
+    });
+    let peakBackends = 0;
+    const sampling = (async () => {
+      while (!done) peakBackends = Math.max(peakBackends, await countBackends(url, appName));
+    })();
+    await until(() => manager.getPoolStats().counters.acquired >= 100, { timeoutMs: 10_000, description: 'the load to start' });
+
+    // Every connection open now is past its lifetime from here on.
+    const original = new Set(ids(manager.getPoolStats()));
+    clock.offsetMs = 4_000_000;
+    const [expired, reset, renewed] = await Promise.all([
+      manager.triggerExpireConnections(),
+      manager.resetPool(),
+      manager.triggerRenewConnections(),
+    ]);
+    done = true;
+    await Promise.all(workers);
+    await sampling;
+    await until(() => manager.getPoolStats().inUse === 0 && manager.getPoolStats().pending === 0, { description: 'the pool to settle' });
+    await new Promise((resolve) => setImmediate(resolve));
+
+    expect(failures).toEqual([]);
+    expect(peakBackends).toBeLessThanOrEqual(max);
+    const closedIds = capture.lines.filter((l) => / closed \(/.test(l.message)).map((l) => /Connection (\S+) closed/.exec(l.message)?.[1]);
+    // No connection closed twice, and every one open before the operations closed once.
+    expect(new Set(closedIds).size).toBe(closedIds.length);
+    for (const id of original) expect(closedIds).toContain(id);
+    const stats = checkInvariants(manager.getPoolStats());
+    expect(stats.counters.destroyed).toBe(closedIds.length);
+    // The expiry sweep ran first and marked the originals; the reset and the renewal each replaced
+    // what the one before had opened, and nothing was counted under two reasons.
+    expect(expired).toBe(original.size);
+    expect(stats.counters.expired).toBe(expired);
+    expect(stats.counters.renewed).toBe(renewed);
+    const resetClosures = capture.lines.filter((l) => l.meta.reason === 'reset').length;
+    expect(resetClosures).toBeGreaterThanOrEqual(reset);
+    expect(stats.counters.destroyed).toBe(expired + renewed + resetClosures);
+    expect(stats.total).toBeGreaterThanOrEqual(4);
+    for (const id of ids(stats)) expect(original.has(id)).toBe(false);
+    expect(await countBackends(url, appName)).toBe(stats.total);
   });
 });

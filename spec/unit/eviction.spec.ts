@@ -26,7 +26,7 @@ describe('resetPool', () => {
 
     const reset = observe(resetPool(pool));
     await clock.flush();
-    expect(reset.value).toBe(2);
+    expect(reset.value).toEqual({ count: 2, error: undefined });
     expect(idleRaw.open).toBe(false);
     expect(held.state).toBe('inUse');
     expect(held.retire).toBe(true);
@@ -52,7 +52,7 @@ describe('resetPool', () => {
     const old = new Set(connector.openConnections());
     connector.defaultOutcome = 'slow';
     const reset = observe(resetPool(pool));
-    await clock.flush(); // the sweep runs under the registry's mutex, after the current tick
+    await clock.flush(); // the operation runs under the pool's admin mutex, after the current tick
     const callers = [observe(pool.acquire()), observe(pool.acquire()), observe(pool.acquire())];
     await clock.flush();
     expect(callers.map((c) => c.state)).toEqual(['pending', 'pending', 'pending']);
@@ -203,7 +203,7 @@ describe('renewConnections', () => {
     connector.onClose = () => totalsAtClose.push(pool.stats().total + pool.stats().pending);
     const renewed = await renewConnections(pool);
     await clock.flush();
-    expect(renewed).toBe(3);
+    expect(renewed).toEqual({ count: 3, error: undefined });
     expect(connector.closes).toBe(3);
     // Capacity never dropped below what it was.
     expect(Math.min(...totalsAtClose)).toBeGreaterThanOrEqual(3);
@@ -219,7 +219,7 @@ describe('renewConnections', () => {
     await clock.flush();
     const held = await pool.acquire();
     const before = ids(setup);
-    expect(await renewConnections(pool)).toBe(2);
+    expect((await renewConnections(pool)).count).toBe(2);
     await clock.flush();
     expect(held.state).toBe('inUse');
     pool.release(held);
@@ -237,7 +237,7 @@ describe('renewConnections', () => {
     const before = ids(setup);
     const renewing = observe(renewConnections(pool));
     await clock.flush();
-    expect(renewing.value).toBe(2);
+    expect(renewing.value).toEqual({ count: 2, error: undefined });
     expect(connector.peakOccupied).toBeLessThanOrEqual(2);
     const after = ids(setup);
     expect(after).toHaveLength(2);
@@ -278,5 +278,125 @@ describe('renewConnections', () => {
     const caller = await pool.acquire();
     expect(before).toContain(caller.id);
     pool.release(caller);
+  });
+});
+
+/** Opens every gate as it appears until `promise` settles (at most `rounds` rounds). */
+async function openGatesUntilSettled(setup: ReturnType<typeof fakePool>, promise: { state: string }, rounds = 50): Promise<void> {
+  for (let i = 0; i < rounds && promise.state === 'pending'; i++) {
+    for (const gate of setup.connector.waitingGates()) gate.release();
+    await setup.clock.flush();
+  }
+}
+
+describe('admin operations resolve once their replacements are open', () => {
+  test('renewal at min = max = 5 resolves only when all 5 replacements are open', async () => {
+    const setup = fakePool({ pool: { min: 5, max: 5 } });
+    const { pool, connector, clock } = setup;
+    await clock.flush();
+    const before = ids(setup);
+    connector.defaultOutcome = 'slow';
+    // The snapshot is taken in the same turn the promise resolves.
+    const renewing = observe(renewConnections(pool).then((result) => ({ result, stats: pool.stats() })));
+    await clock.flush();
+    expect(renewing.state).toBe('pending');
+    await openGatesUntilSettled(setup, renewing);
+    expect(renewing.value?.result).toEqual({ count: 5, error: undefined });
+    expect(renewing.value?.stats).toMatchObject({ total: 5, idle: 5, pending: 0 });
+    expect(renewing.value?.stats.connections.some((c) => before.includes(c.id))).toBe(false);
+    expect(connector.peakOccupied).toBeLessThanOrEqual(5);
+  });
+
+  test('reset at min = max = 5 resolves only when refilled to 5', async () => {
+    const setup = fakePool({ pool: { min: 5, max: 5 } });
+    const { pool, connector, clock } = setup;
+    await clock.flush();
+    connector.defaultOutcome = 'slow';
+    const resetting = observe(resetPool(pool).then((result) => ({ result, stats: pool.stats() })));
+    await clock.flush();
+    expect(resetting.state).toBe('pending');
+    await openGatesUntilSettled(setup, resetting);
+    expect(resetting.value?.result).toEqual({ count: 5, error: undefined });
+    expect(resetting.value?.stats).toMatchObject({ total: 5, pending: 0 });
+  });
+
+  test('a reset whose refill the server refuses ends with E_CONNECT at pool.acquireTimeoutMs instead of hanging', async () => {
+    const setup = fakePool({ pool: { min: 2, max: 2, acquireTimeoutMs: 10_000 }, retry: { attempts: 2, initialDelayMs: 100, maxDelayMs: 1_000 } });
+    const { pool, connector, clock } = setup;
+    await clock.flush();
+    connector.defaultOutcome = 'fail';
+    const resetting = observe(resetPool(pool));
+    await clock.advanceAsync(9_999);
+    expect(resetting.state).toBe('pending');
+    await clock.advanceAsync(1);
+    expect(resetting.value?.count).toBe(2);
+    expect(resetting.value?.error?.code).toBe('E_CONNECT');
+    expect(resetting.value?.error?.message).toContain('0 of pool.min=2 connection(s) open');
+    expect(resetting.value?.error?.cause).toBe(pool.lastConnectError);
+    // The pool keeps trying: once the server answers again it refills.
+    connector.defaultOutcome = 'ok';
+    await clock.advanceAsync(2_000);
+    expect(checkInvariants(pool, connector)).toMatchObject({ total: 2 });
+  });
+
+  test('a renewal at max whose replacement is refused stops there: E_CONNECT, the others keep serving', async () => {
+    const setup = fakePool({ pool: { min: 0, max: 3 }, retry: { attempts: 2, initialDelayMs: 10, maxDelayMs: 50 } });
+    const { pool, connector, clock } = setup;
+    const leases = await Promise.all([pool.acquire(), pool.acquire(), pool.acquire()]);
+    for (const lease of leases) pool.release(lease);
+    const before = ids(setup);
+    connector.defaultOutcome = 'fail-permanent';
+    const renewing = observe(renewConnections(pool));
+    await clock.advanceAsync(1_000);
+    expect(renewing.value?.error?.code).toBe('E_CONNECT');
+    expect(renewing.value?.error?.message).toContain('1 connection(s) closed at pool.max could not be replaced');
+    // One was closed to make room; the other two were never touched and lost their mark.
+    expect(renewing.value?.count).toBe(1);
+    const after = checkInvariants(pool, connector);
+    expect(after).toMatchObject({ total: 2, idle: 2, counters: { renewed: 1 } });
+    for (const id of ids(setup)) expect(before).toContain(id);
+    for (const entry of pool.openEntries()) expect(entry.retire).toBe(false);
+  });
+});
+
+describe('admin operations are serialised by the admin mutex', () => {
+  test('a reset asked for during a renewal starts only after the renewal is done', async () => {
+    const setup = fakePool({ pool: { min: 2, max: 4 } });
+    const { pool, connector, clock } = setup;
+    await clock.flush();
+    const original = ids(setup);
+    connector.defaultOutcome = 'slow';
+    const order: string[] = [];
+    const renewing = observe(renewConnections(pool).then((r) => (order.push('renew'), r)));
+    const resetting = observe(resetPool(pool).then((r) => (order.push('reset'), r)));
+    await clock.flush();
+    // Renewal is waiting for its first replacement; the reset has not evicted anything yet.
+    expect(pool.stats().counters.destroyed).toBe(0);
+    expect(pool.openEntries().every((e) => e.retireReason === 'renewed')).toBe(true);
+    await openGatesUntilSettled(setup, renewing);
+    const renewedIds = ids(setup);
+    expect(renewedIds.some((id) => original.includes(id))).toBe(false);
+    await openGatesUntilSettled(setup, resetting);
+    expect(order).toEqual(['renew', 'reset']);
+    expect(renewing.value).toEqual({ count: 2, error: undefined });
+    // The reset evicted exactly the renewal's replacements: each connection was replaced once.
+    expect(resetting.value).toEqual({ count: 2, error: undefined });
+    expect(pool.stats().counters).toMatchObject({ renewed: 2, destroyed: 4 });
+    expect(ids(setup).some((id) => original.includes(id) || renewedIds.includes(id))).toBe(false);
+    expect(checkInvariants(pool, connector)).toMatchObject({ total: 2, pending: 0 });
+  });
+
+  test('a checked-out connection marked by one operation is closed once, under the first reason', async () => {
+    const setup = fakePool({ pool: { min: 1, max: 3, maxLifetimeMs: 60_000 } });
+    const { pool, clock } = setup;
+    stopHousekeeping(setup);
+    const held = await pool.acquire();
+    await clock.advanceAsync(61_000);
+    expect(await expireConnections(pool, clock)).toBe(1);
+    expect((await resetPool(pool)).count).toBe(0);
+    expect((await renewConnections(pool)).count).toBe(0);
+    pool.release(held);
+    await clock.flush();
+    expect(pool.stats().counters).toMatchObject({ expired: 1, renewed: 0, destroyed: 1 });
   });
 });

@@ -1,9 +1,10 @@
 /**
- * Housekeeping (lib/pool/housekeeper.ts) on the fake clock and connector: the idle timeout closes
- * down to `min` and no further, the max lifetime is jittered so connections opened together do
- * not all expire together, keepalive pings idle connections and replaces dead ones, borrow
- * validation runs only past its threshold and never hands out a connection that failed it, leaks
- * are counted once per lease, and close() leaves no timer behind.
+ * What the pool does by itself as (fake) time passes — housekeeping (lib/pool/housekeeper.ts) and
+ * borrow validation: the idle timeout closes down to `min` and no further, the max lifetime is
+ * jittered so connections opened together do not all expire together, keepalive pings idle
+ * connections and replaces dead ones, borrow validation runs only past its threshold, keeps FIFO
+ * and the caller's deadline, and never hands out a connection that failed it, leaks are reported
+ * once per lease with where it was acquired, and close() leaves no timer behind.
  */
 import { housekeepingPeriodMs } from '../../lib/pool/housekeeper';
 import { DEFAULT_POOL_OPTIONS } from '../../lib/options';
@@ -208,6 +209,57 @@ describe('validation on borrow', () => {
     expect(checkInvariants(pool, connector)).toMatchObject({ total: 2, inUse: 2, counters: { validationFailures: 2 } });
     for (const caller of callers) pool.release(caller.value as FakeEntry);
   });
+
+  test('the caller that found a stale connection queues while it is checked, and gets it when it passes', async () => {
+    const { pool, connector, clock } = fakePool({ pool: { ...QUIET, min: 1, max: 2, validationIdleThresholdMs: 5_000 } });
+    await clock.flush();
+    const validate = jest.spyOn(connector, 'validate');
+    await clock.advanceAsync(4_000);
+    const fresh = await pool.acquire();
+    expect(validate).not.toHaveBeenCalled();
+    pool.release(fresh);
+    await clock.advanceAsync(5_001);
+    const stale = observe(pool.acquire());
+    await clock.flush();
+    expect(validate).toHaveBeenCalledTimes(1);
+    expect(stale.value).toBe(fresh);
+    expect(pool.stats().wait.count).toBe(1); // it queued while the check ran
+    pool.release(stale.value as FakeEntry);
+  });
+
+  test('validation keeps FIFO: a caller queued behind one being validated for is served second', async () => {
+    const { pool, connector, clock } = fakePool({ pool: { ...QUIET, min: 2, max: 2, validationIdleThresholdMs: 5_000 } });
+    await clock.flush();
+    let release: (ok: boolean) => void = () => undefined;
+    jest.spyOn(connector, 'validate').mockImplementationOnce(() => new Promise<boolean>((resolve) => (release = resolve)));
+    await clock.advanceAsync(6_000);
+    const order: string[] = [];
+    const first = observe(pool.acquire());
+    void first.promise.then(() => order.push('first'));
+    const second = observe(pool.acquire());
+    void second.promise.then(() => order.push('second'));
+    await clock.flush();
+    release(true);
+    await clock.flush();
+    expect(order).toEqual(['first', 'second']);
+    expect(checkInvariants(pool, connector)).toMatchObject({ inUse: 2, waiting: 0 });
+    pool.release(first.value as FakeEntry);
+    pool.release(second.value as FakeEntry);
+  });
+
+  test("a validation that outlasts the caller's deadline ends in E_ACQUIRE_TIMEOUT; the connection is not lost", async () => {
+    const { pool, connector, clock } = fakePool({ pool: { ...QUIET, min: 1, max: 1, validationIdleThresholdMs: 5_000 } });
+    await clock.flush();
+    let release: (ok: boolean) => void = () => undefined;
+    jest.spyOn(connector, 'validate').mockImplementationOnce(() => new Promise<boolean>((resolve) => (release = resolve)));
+    await clock.advanceAsync(6_000);
+    const caller = observe(pool.acquire({ timeoutMs: 1_000 }));
+    await clock.advanceAsync(1_000);
+    expect((caller.error as { code?: string }).code).toBe('E_ACQUIRE_TIMEOUT');
+    release(true);
+    await clock.flush();
+    expect(checkInvariants(pool, connector)).toMatchObject({ total: 1, idle: 1 });
+  });
 });
 
 describe('leak detection', () => {
@@ -239,6 +291,27 @@ describe('leak detection', () => {
     expect(leaks()).toHaveLength(2);
     pool.release(again);
     checkInvariants(pool, connector);
+  });
+
+  test('a lease held past leakDetectionThresholdMs is reported once, with where it was acquired', async () => {
+    const capture = capturingLogger('info');
+    const { pool, clock } = fakePool({
+      pool: { ...QUIET, min: 0, max: 2, leakDetectionThresholdMs: 2_000 },
+      logger: capture.logger,
+    });
+    const held = await pool.acquire();
+    await clock.advanceAsync(1_900);
+    expect(pool.stats().counters.leaksDetected).toBe(0);
+    await clock.advanceAsync(2_000);
+    expect(pool.stats().counters.leaksDetected).toBe(1);
+    const report = capture.lines.find((l) => l.message.startsWith('Possible connection leak'));
+    expect(report?.level).toBe('warn');
+    expect(report?.message).toContain(held.id);
+    expect(report?.message).toContain('housekeeping.spec.ts');
+    await clock.advanceAsync(10_000);
+    expect(pool.stats().counters.leaksDetected).toBe(1);
+    pool.release(held);
+    expect(capture.messages().some((m) => m.includes('reported as a possible leak, was returned'))).toBe(true);
   });
 });
 

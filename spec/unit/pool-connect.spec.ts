@@ -5,6 +5,7 @@
  */
 import { ConnectionManagerError } from '../../lib/errors';
 import { connectBackoffMs } from '../../lib/pool/backoff';
+import { DEFAULT_RETRY_OPTIONS } from '../../lib/options';
 import { FakeConnectError, type FakeEntry } from '../helpers/fake-connector';
 import { checkedFakePools, checkInvariants, errorCode, observe } from '../helpers/invariants';
 import { capturingLogger } from '../helpers/silent-logger';
@@ -28,7 +29,7 @@ describe('retries', () => {
     expect((error.cause as FakeConnectError).attempt).toBe(3);
     expect(error.message).toContain('ECONNREFUSED');
     // Backoff between attempts: with random() = 0.5 each delay is 3/4 of the exponential base.
-    const retry = pool['retry'];
+    const retry = { ...DEFAULT_RETRY_OPTIONS, attempts: 3 };
     expect(endedAt).toBe(connectBackoffMs(1, retry, () => 0.5) + connectBackoffMs(2, retry, () => 0.5));
     expect(pool.stats().counters.createErrors).toBe(3);
     expect(capture.messages().filter((m) => m.startsWith('Connection attempt'))).toEqual([

@@ -94,7 +94,7 @@ describe('dead connections', () => {
   test('an idle connection that fails validate() is closed at once', async () => {
     const { pool, connector, clock } = fakePool({ pool: { min: 1, max: 2 } });
     await clock.flush();
-    const [entry] = pool.registry.openEntries();
+    const [entry] = pool.openEntries();
     rawOf(entry).valid = false;
     await expect(pool.validate(entry as FakeEntry)).resolves.toBe(false);
     await clock.flush();

@@ -327,7 +327,7 @@ async function runScenario(scenario: Scenario): Promise<void> {
       if (entry.state === 'inUse') heldInUse++;
       else if (pool.isOpen) throw new Error(`after ${step}: #${c.n} holds ${entry.id}, which is ${entry.state}`);
     }
-    const reserved = pool.registry.openEntries().filter((e) => e.state === 'reserved').length;
+    const reserved = pool.openEntries().filter((e) => e.state === 'reserved').length;
     if (s.inUse !== heldInUse + reserved) {
       throw new Error(`after ${step}: stats say ${s.inUse} in use, model says ${heldInUse} held + ${reserved} reserved`);
     }
@@ -450,7 +450,7 @@ async function runScenario(scenario: Scenario): Promise<void> {
       }
       case 'validate': {
         // isConnectionValid() on any open connection, held or not; a failed check retires it.
-        const open = pool.registry.openEntries();
+        const open = pool.openEntries();
         const entry = open[cmd.pick % Math.max(1, open.length)];
         if (!entry) break;
         (entry.raw as FakeConn).valid = cmd.valid;
@@ -458,7 +458,7 @@ async function runScenario(scenario: Scenario): Promise<void> {
         break;
       }
       case 'evict': {
-        const run = cmd.which === 'reset' ? resetPool(pool) : cmd.which === 'expire' ? expireConnections(pool, clock) : renewConnections(pool);
+        const run: Promise<unknown> = cmd.which === 'reset' ? resetPool(pool) : cmd.which === 'expire' ? expireConnections(pool, clock) : renewConnections(pool);
         background.push(observe(run));
         if (cmd.acquireAfterHops !== null) afterHops(cmd.acquireAfterHops, () => acquire(1_000, 'none'));
         break;

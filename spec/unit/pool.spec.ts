@@ -112,6 +112,28 @@ describe('growth on demand', () => {
     pool.release(b);
   });
 
+  test('"Pool at maximum limit" says how many slots are open and how many are still opening', async () => {
+    const capture = capturingLogger('info');
+    const { pool, connector, clock } = fakePool({ pool: { min: 0, max: 4 }, logger: capture.logger });
+    const held = await Promise.all([pool.acquire(), pool.acquire()]);
+    connector.defaultOutcome = 'slow';
+    // Two more callers: two opens start (4/4 occupied); they cover those two, so no line yet.
+    const covered = [observe(pool.acquire()), observe(pool.acquire())];
+    await clock.flush();
+    const saturated = () => capture.messages().filter((m) => m.startsWith('Pool at maximum limit'));
+    expect(saturated()).toEqual([]);
+    // A fifth caller nothing on its way will serve.
+    const uncovered = observe(pool.acquire());
+    await clock.flush();
+    expect(saturated()).toEqual(['Pool at maximum limit (2 open + 2 opening = 4/4), waiting for available connection…']);
+    for (const gate of connector.waitingGates()) gate.release();
+    await clock.flush();
+    for (const c of covered) pool.release(c.value as FakeEntry);
+    await clock.flush();
+    pool.release(uncovered.value as FakeEntry);
+    for (const h of held) pool.release(h);
+  });
+
   test('logs "Pool at maximum limit" once per episode of saturation', async () => {
     const capture = capturingLogger('info');
     const { pool, clock } = fakePool({ pool: { min: 0, max: 1 }, logger: capture.logger });
@@ -120,7 +142,7 @@ describe('growth on demand', () => {
     const w2 = observe(pool.acquire());
     await clock.flush();
     const saturated = () => capture.messages().filter((m) => m.startsWith('Pool at maximum limit'));
-    expect(saturated()).toEqual(['Pool at maximum limit (1/1), waiting for available connection…']);
+    expect(saturated()).toEqual(['Pool at maximum limit (1 open = 1/1), waiting for available connection…']);
     pool.release(held);
     await clock.flush();
     pool.release(w1.value as FakeEntry);

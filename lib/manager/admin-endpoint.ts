@@ -1,0 +1,61 @@
+/**
+ * A manager's admin endpoint while it starts and listens: the metrics fed by each pool's events,
+ * the HTTP server, and where it listens once it does.
+ */
+import type { Logger } from 'winston';
+import { PoolMetrics } from '../admin/metrics';
+import { startAdminServer, type AdminServer, type AdminServerOptions, type AdminTarget } from '../admin/server';
+import { ConnectionManagerError } from '../errors';
+import type { PoolObserver } from '../pool/types';
+
+/** Where the admin endpoint listens (see `ConnectionManager.adminReady`). */
+export interface AdminEndpoint {
+  /** `http://host:port`. */
+  url: string;
+  port: number;
+}
+
+/** A pool the metrics observe, by the name its metrics carry. */
+export interface ObservedPool {
+  readonly name: string;
+  readonly pool: { observe(observer: PoolObserver | undefined): void };
+}
+
+export class AdminEndpointHandle {
+  private server: AdminServer | undefined;
+  private readonly start: Promise<AdminServer>;
+
+  constructor(target: AdminTarget, options: Omit<AdminServerOptions, 'metrics' | 'logger'>, pools: readonly ObservedPool[], log: Logger) {
+    // Histograms are fed by pool events; gauges and counters are read at scrape time.
+    const metrics = new PoolMetrics(() => target.getPoolStats());
+    for (const p of pools) p.pool.observe(metrics.observer(p.name));
+    this.start = startAdminServer(target, { ...options, metrics, logger: log });
+    this.start.then(
+      (server) => {
+        this.server = server;
+      },
+      (error: unknown) => log.error(`Admin endpoint could not start: ${error instanceof Error ? error.message : String(error)}`),
+    );
+  }
+
+  /** Where it listens, once it does. */
+  get current(): AdminEndpoint | undefined {
+    return this.server && { url: this.server.url, port: this.server.port };
+  }
+
+  /** Resolves once it listens; rejects with the listen error. */
+  async ready(): Promise<AdminEndpoint> {
+    const server = await this.start;
+    return { url: server.url, port: server.port };
+  }
+
+  /** Stops it (whether it started or not). */
+  close(): Promise<void> {
+    return this.start.then((server) => server.close(), () => undefined);
+  }
+}
+
+/** `E_INVALID_CONFIG` for `adminReady()` without an `admin` option. */
+export function adminNotConfigured(): ConnectionManagerError {
+  return new ConnectionManagerError('E_INVALID_CONFIG', 'Invalid option "admin": the admin endpoint is not configured. Pass admin: { port } to getConnectionInstance().');
+}

@@ -1,0 +1,355 @@
+/**
+ * The record side of the pool: opening records and placing them when they arrive, noticing dead
+ * ones, closing them, checking idle ones, and the maintenance interface built on these. `Pool`
+ * (pool.ts) extends it with the callers' side: acquire, release, the pump, ready and close.
+ *
+ * Where a record goes is decided by `disposition()` alone and carried out by `place()`; every
+ * closure goes through `destroy()`, which counts it by its reason.
+ */
+import type { Logger } from 'winston';
+import { Mutex } from 'async-mutex';
+import type { ResolvedPoolOptions } from '../options';
+import type { Clock } from './clock';
+import { withTimeout } from './clock';
+import type { Connector } from './connector';
+import { isOpenState, type CloseReason, type PoolEntry } from './entry';
+import { Registry, type RegistryCounts } from './registry';
+import { newCounters, type PoolCounters, type PoolGauges, type WaitStats } from './stats';
+import { WaiterQueue, type Waiter } from './waiters';
+import { nextConnectionNumber } from './sequence';
+import { connectError, countsMeta, errorMessage, poolClosedError } from './messages';
+import { CLOSE_COUNTER, disposition, type Disposition, type DispositionPoint } from './disposition';
+import { Opener } from './opener';
+import { OpenWaiters } from './open-waiters';
+import type { PoolMaintenance } from './maintenance';
+import type { PoolConfig, PoolObserver } from './types';
+
+export type PoolState = 'open' | 'closing' | 'closed';
+
+/** The record side of a pool of connections of type `C`, recorded as entries of type `E`. */
+export abstract class PoolRecords<C, E extends PoolEntry<C>> implements PoolMaintenance<E> {
+  readonly name: string;
+  readonly options: ResolvedPoolOptions;
+  protected readonly counters: PoolCounters = newCounters();
+  protected readonly wait: WaitStats = { count: 0, totalMs: 0, maxMs: 0 };
+
+  protected readonly registry = new Registry<C, E>();
+  protected state: PoolState = 'open';
+  protected readonly waiters: WaiterQueue<E>;
+  protected readonly connector: Connector<C>;
+  protected readonly clock: Clock;
+  protected readonly log: Logger;
+  protected readonly opener: Opener<C>;
+  protected readonly openWaiters: OpenWaiters;
+  protected debugEnabled: boolean;
+  /**
+   * Reserved records on their way to serve waiters (being validated before reuse): they count as
+   * supply, so the pump does not open more for the callers they will serve.
+   */
+  protected incoming = 0;
+  /** Metrics hook (see `observe`). */
+  protected observer: PoolObserver | undefined;
+  private readonly random: () => number;
+  private readonly createEntry: (pool: object) => E;
+  /** Serialises the admin operations (see `exclusive`). Never taken by acquire or release. */
+  private readonly adminLock = new Mutex();
+  /** Bumped by `resetPool()`: opens started before a reset are closed as soon as they finish. */
+  private generation = 0;
+
+  constructor(config: PoolConfig<C, E>) {
+    this.name = config.name;
+    this.options = config.options;
+    this.connector = config.connector;
+    this.clock = config.clock;
+    this.log = config.logger;
+    this.random = config.random ?? Math.random;
+    this.createEntry = config.createEntry;
+    this.debugEnabled = this.log.isDebugEnabled();
+    this.waiters = new WaiterQueue<E>(this.clock, {
+      onTimeout: (w) => this.onWaiterTimeout(w),
+      onAbort: (w) => this.onWaiterAbort(w),
+    });
+    this.openWaiters = new OpenWaiters(this.clock);
+    const host = {
+      name: this.name,
+      counters: this.counters,
+      closedError: () => this.closedError(),
+      isOpen: (): boolean => this.state === 'open',
+      awaited: (): boolean => this.waiters.size > 0 || this.openWaiters.size > 0,
+    };
+    this.opener = new Opener(host, this.connector, config.retry, this.options.createTimeoutMs, this.clock, this.log, this.random);
+  }
+
+  /** Matches idle records to waiters and starts the opens needed (pool.ts). */
+  abstract pump(): void;
+  /** Gives a record in service to the oldest waiter, or makes it idle (pool.ts). */
+  protected abstract returnToPool(entry: E, now?: number): void;
+  /** Rolls a released record's transaction back, then decides again (pool.ts). */
+  protected abstract rollbackThenReturn(entry: E): Promise<void>;
+  /** Finishes `close()` once nothing is left (pool.ts). */
+  protected abstract checkClosed(): void;
+  protected abstract onWaiterTimeout(waiter: Waiter<E>): void;
+  protected abstract onWaiterAbort(waiter: Waiter<E>): void;
+
+  /** True until `close()` is called. */
+  get isOpen(): boolean {
+    return this.state === 'open';
+  }
+
+  /** The registry's counts (read-only). */
+  get counts(): RegistryCounts {
+    return this.registry;
+  }
+
+  /** The most recent failure to open a connection (the `cause` of acquire timeouts). */
+  get lastConnectError(): unknown {
+    return this.opener.lastError;
+  }
+
+  /** The gauges now (what stats, log lines and error messages are built from). */
+  protected gauges(): PoolGauges {
+    const r = this.registry;
+    return {
+      min: this.options.min, max: this.options.max, total: r.openCount, idle: r.idleCount, inUse: r.busyCount,
+      pending: r.pendingCount, closing: r.closingCount, waiting: this.waiters.size,
+    };
+  }
+
+  protected closedError(): Error {
+    return poolClosedError(this.name, this.state === 'closed');
+  }
+
+  /** Decides where `entry` goes at `point` and carries it out: close, roll back first, or back to service. */
+  protected place(point: DispositionPoint, entry: E, inTransaction: boolean, now?: number): void {
+    const decision: Disposition = disposition(point, entry, this.state === 'open', this.generation, inTransaction);
+    if (decision.kind === 'close') void this.destroy(entry, decision.reason);
+    else if (decision.kind === 'rollback') void this.rollbackThenReturn(entry);
+    else this.returnToPool(entry, now);
+  }
+
+  // ── opening ──────────────────────────────────────────────────────────────────────────────────
+
+  openOne(): Promise<E | undefined> {
+    if (this.state !== 'open' || this.registry.occupied >= this.options.max) return Promise.resolve(undefined);
+    const entry = this.createEntry(this);
+    entry.generation = this.generation;
+    this.registry.addPending(entry);
+    const startedMono = this.clock.now();
+    return this.opener.open()
+      .then(
+        (raw) => {
+          this.onOpened(entry, raw);
+          return isOpenState(entry.state) ? entry : undefined;
+        },
+        (error: unknown) => {
+          this.onOpenFailed(entry, error, startedMono);
+          return undefined;
+        },
+      )
+      .catch((error: unknown) => {
+        this.logInternalError('after opening a connection', error);
+        return undefined;
+      });
+  }
+
+  private onOpened(entry: E, raw: C): void {
+    this.opener.succeeded();
+    if (this.state !== 'open') {
+      this.registry.move(entry, 'closing');
+      void this.closeRaw(raw, 'a connection opened during close').then(() => {
+        this.registry.move(entry, 'closed');
+        this.checkClosed();
+      });
+      return;
+    }
+    const now = this.clock.now();
+    const lifetime = this.options.maxLifetimeMs;
+    // Up to 2.5% off each lifetime, so connections opened together do not all expire together.
+    entry.expiresMono = lifetime > 0 ? now + lifetime - this.random() * lifetime * 0.025 : Number.POSITIVE_INFINITY;
+    entry.seq = nextConnectionNumber();
+    entry.id = `conn_${entry.seq}_${this.clock.wallNowNs()}`;
+    entry.createdMono = entry.lastUsedMono = now;
+    entry.wallOffset = this.clock.wallNow() - now;
+    entry.attach(raw);
+    this.connector.watch(raw, (error) => this.onBroken(entry, error));
+    const onDemand = this.waiters.size > 0;
+    // Arrives reserved (and enters the tree): placed below before any caller can see it.
+    this.registry.move(entry, 'reserved');
+    this.counters.created++;
+    this.debugEnabled = this.log.isDebugEnabled();
+    this.log.info(
+      `New connection ${entry.id} created ${onDemand ? 'on demand' : 'to keep the minimum'} (total: ${this.registry.openCount}/${this.options.max})`,
+      { pool: this.name, ...countsMeta(this.gauges()) },
+    );
+    this.place('opened', entry, false);
+    this.pump();
+    this.openWaiters.settle(this.registry.openCount);
+  }
+
+  private onOpenFailed(entry: E, error: unknown, startedMono: number): void {
+    this.registry.move(entry, 'closing');
+    this.registry.move(entry, 'closed');
+    if (this.state !== 'open') {
+      this.checkClosed();
+      return;
+    }
+    this.opener.failed();
+    const failure = connectError(this.name, error);
+    this.log.error(failure.message, { pool: this.name, ...countsMeta(this.gauges()) });
+    // With nothing open, callers who waited through this whole attempt cannot be served soon:
+    // tell them now rather than at their deadline. Later callers wait for the next attempt.
+    if (this.registry.openCount === 0) {
+      for (const waiter of this.waiters.enqueuedBy(startedMono)) {
+        this.waiters.remove(waiter);
+        waiter.reject(failure);
+      }
+    }
+    this.openWaiters.failed(failure);
+    this.pump();
+  }
+
+  /** Called by the connector when the driver reports the connection dead. */
+  private onBroken(entry: E, error: unknown): void {
+    if (entry.broken !== undefined) return;
+    entry.broken = error ?? new Error('connection ended');
+    if (entry.state === 'closing' || entry.state === 'closed') return;
+    this.log.warn(`Connection ${entry.id} reported dead by the driver (${errorMessage(error)}); it will not be handed out again`, {
+      pool: this.name,
+      state: entry.state,
+    });
+    if (entry.state === 'idle') void this.destroy(entry, 'broken');
+  }
+
+  // ── closing ──────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Closes a record now: out of the tree and the counts at once, socket closed in the background.
+   * Every closure is counted here, by its reason's row in `CLOSE_COUNTER`. The returned promise
+   * settles (never rejects) when the socket is closed.
+   */
+  destroy(entry: E, reason: CloseReason): Promise<void> {
+    return this.closeRecord(entry, reason, undefined);
+  }
+
+  replace(entry: E, reason: CloseReason): Promise<E | undefined> {
+    let replacement: Promise<E | undefined> | undefined;
+    // The replacement starts in the same turn the slot frees, before the pump could take the slot.
+    return this.closeRecord(entry, reason, () => (replacement = this.openOne())).then(() => replacement);
+  }
+
+  /** `destroy()`, with `onClosed` run once the socket is closed, before the pump sees the free slot. */
+  private closeRecord(entry: E, reason: CloseReason, onClosed: (() => void) | undefined): Promise<void> {
+    if (!isOpenState(entry.state)) return Promise.resolve();
+    this.registry.move(entry, 'closing');
+    this.counters.destroyed++;
+    const counter = CLOSE_COUNTER[reason];
+    if (counter !== undefined) this.counters[counter]++;
+    this.observer?.closed(this.clock.now() - entry.createdMono, reason);
+    this.log.info(`Connection ${entry.id} closed (${reason}) (total: ${this.registry.openCount}/${this.options.max})`, {
+      pool: this.name,
+      reason,
+    });
+    return this.closeRaw(entry.raw as C, entry.id).then(() => {
+      this.registry.move(entry, 'closed');
+      onClosed?.();
+      this.pump();
+      this.checkClosed();
+    });
+  }
+
+  /** Closes a driver connection, bounded in time; never rejects. */
+  private async closeRaw(raw: C, label: string): Promise<void> {
+    try {
+      await withTimeout(this.connector.close(raw), this.options.validationTimeoutMs, this.clock, 'close');
+    } catch (error) {
+      this.log.warn(`Closing ${label} failed: ${errorMessage(error)}`, { pool: this.name });
+    }
+  }
+
+  // ── maintenance (see PoolMaintenance) ───────────────────────────────────────────────────────
+
+  exclusive<T>(operation: () => Promise<T>): Promise<T> {
+    return this.adminLock.runExclusive(operation);
+  }
+
+  openEntries(): E[] {
+    return this.registry.openEntries();
+  }
+
+  softEvict(entry: E, reason: CloseReason): boolean {
+    if (entry.state === 'idle') {
+      void this.destroy(entry, reason);
+      return true;
+    }
+    // Already marked: it closes once, under the reason it was first marked for.
+    if ((entry.state === 'inUse' || entry.state === 'reserved') && !entry.retire) {
+      this.markRetired(entry, reason);
+      return true;
+    }
+    return false;
+  }
+
+  markRetired(entry: E, reason: CloseReason): void {
+    entry.retire = true;
+    entry.retireReason = reason;
+  }
+
+  unretire(entry: E): void {
+    entry.retire = false;
+    entry.retireReason = 'retired';
+  }
+
+  /**
+   * Validates an idle connection out of reach of callers (reserved), then gives it to the oldest
+   * waiter or back to idle; closes it if the check fails. Used before handing out a connection that
+   * sat idle for long, and by the keepalive pings. Never rejects.
+   */
+  async revalidate(entry: E): Promise<void> {
+    if (entry.state !== 'idle') return;
+    this.registry.move(entry, 'reserved');
+    this.incoming++;
+    let ok = false;
+    try {
+      ok = await this.connector.validate(entry.raw as C, this.options.validationTimeoutMs);
+    } catch {
+      ok = false;
+    } finally {
+      this.incoming--;
+    }
+    entry.lastPingMono = this.clock.now();
+    if (!ok || entry.broken !== undefined) this.log.warn(`Connection ${entry.id} failed validation; closing it`, { pool: this.name });
+    this.place(ok ? 'checked' : 'checkFailed', entry, false);
+    this.pump();
+  }
+
+  reportLeaks(): void {
+    const threshold = this.options.leakDetectionThresholdMs;
+    if (threshold <= 0) return;
+    const now = this.clock.now();
+    for (const entry of this.registry.openEntries()) {
+      if (entry.state !== 'inUse' || entry.leakReported) continue;
+      const heldMs = now - entry.checkedOutMono;
+      if (heldMs < threshold) continue;
+      entry.leakReported = true;
+      this.counters.leaksDetected++;
+      this.log.warn(
+        `Possible connection leak: ${entry.id} has been checked out for ${Math.round(heldMs)} ms (pool.leakDetectionThresholdMs=${threshold}). Acquired at:\n${entry.acquiredAt ?? '(stack not recorded)'}`,
+        { pool: this.name, id: entry.id, heldMs: Math.round(heldMs), acquiredAt: entry.acquiredAt },
+      );
+    }
+  }
+
+  beginGeneration(): void {
+    this.generation++;
+  }
+
+  whenOpen(target: number, timeoutMs: number): Promise<boolean> {
+    if (this.state !== 'open') return Promise.resolve(false);
+    if (this.registry.openCount >= target) return Promise.resolve(true);
+    return this.openWaiters.refilled(target, timeoutMs);
+  }
+
+  logInternalError(where: string, error: unknown): void {
+    this.log.error(`Internal error in ${where}: ${errorMessage(error)}`, { pool: this.name, stack: error instanceof Error ? error.stack : undefined });
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * The read side's set-up: one pool per configured replica, in the router's bookkeeping, and the
+ * knex instance for reads that leases from them (its transactions run on the primary).
+ */
+import type { Knex } from 'knex';
+import type { Logger } from 'winston';
+import type { ResolvedConfig } from '../options';
+import type { Clock } from '../pool/clock';
+import { createKnex, LeasingPoolAdapter } from '../driver/knex-adapter';
+import { createPgPool, driverSettings, type ConnectorFactory } from '../driver/pg-pool';
+import type { PgPooledConnection } from '../driver/pooled-connection';
+import { ReplicaHealthMonitor } from './health';
+import type { ReplicaState, Router } from './router';
+import type { PoolStats } from '../pool/stats';
+
+/** A pool per replica, each out of rotation until its first health check passes. */
+export function createReplicas(config: ResolvedConfig, clock: Clock, log: Logger, connector: ConnectorFactory | undefined): ReplicaState[] {
+  return config.replicas.map((r) => ({
+    name: r.name,
+    weight: r.weight,
+    handle: createPgPool(r.name, r.connection, config, clock, log.child({ replica: r.name }), connector),
+    healthy: false,
+    lagMs: null,
+    reason: 'not checked yet',
+    healthChanges: 0,
+    reads: 0,
+  }));
+}
+
+/**
+ * A knex instance whose queries lease through `leaseForRead`; its transactions (which may write)
+ * run on `primaryKnex`.
+ */
+export function createReadKnex(config: ResolvedConfig, primaryKnex: Knex, leaseForRead: () => Promise<PgPooledConnection>): Knex {
+  const adapter = new LeasingPoolAdapter(leaseForRead, () => undefined, () => 0);
+  const readKnex = createKnex(adapter, driverSettings(config.connection, config), config.knex);
+  Object.defineProperty(readKnex, 'transaction', {
+    value: (...args: Parameters<Knex['transaction']>) => primaryKnex.transaction(...args),
+    configurable: true,
+    writable: true,
+  });
+  return readKnex;
+}
+
+/** The health checks of the router's replicas, on the routing settings. */
+export function createHealthMonitor(router: Router, config: ResolvedConfig, clock: Clock, log: Logger): ReplicaHealthMonitor {
+  return new ReplicaHealthMonitor(
+    router,
+    { intervalMs: config.routing.healthCheckIntervalMs, maxLagMs: config.routing.maxReplicaLagMs, timeoutMs: config.pool.validationTimeoutMs },
+    clock,
+    log,
+  );
+}
+
+/** Each replica's pool statistics plus its health, by replica name. */
+export function replicaStats(replicas: readonly ReplicaState[]): Record<string, PoolStats & { healthy: boolean; lagMs: number | null; healthChanges: number; unhealthyReason?: string }> {
+  const out: ReturnType<typeof replicaStats> = {};
+  for (const r of replicas) {
+    out[r.name] = {
+      ...r.handle.pool.stats(),
+      healthy: r.healthy,
+      lagMs: r.lagMs,
+      healthChanges: r.healthChanges,
+      ...(r.reason === undefined ? {} : { unhealthyReason: r.reason }),
+    };
+  }
+  return out;
+}
