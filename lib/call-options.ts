@@ -26,7 +26,19 @@ const KEYS = {
 /** A public entry point that takes per-call options. */
 export type CallEntry = keyof typeof KEYS;
 
-const NONE: CheckedCallOptions = Object.freeze({});
+/**
+ * Options that passed the check. Their class marks them, so a layer below (the pool's `acquire`)
+ * that is handed them again knows them at the cost of one `instanceof`, without checking twice.
+ */
+class CheckedOptions implements CheckedCallOptions {
+  constructor(
+    readonly timeoutMs: number | undefined,
+    readonly signal: AbortSignal | undefined,
+    readonly intent: 'read' | 'write' | undefined,
+  ) {}
+}
+
+const NONE: CheckedCallOptions = Object.freeze(new CheckedOptions(undefined, undefined, undefined));
 
 /**
  * True for an AbortSignal, or an object that behaves as one (a polyfill's): the queue relies on
@@ -47,6 +59,7 @@ export function isAbortSignalLike(value: unknown): value is AbortSignal {
  */
 export function validateCallOptions(value: unknown, entry: CallEntry): CheckedCallOptions {
   if (value === undefined) return NONE;
+  if (value instanceof CheckedOptions) return value;
   const allowed: readonly string[] = KEYS[entry];
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw invalidConfig(`${entry}() options`, `expected an object, got ${describe(value)}`, `Pass { ${allowed.join(', ')} } or leave it out.`);
@@ -73,7 +86,8 @@ export function validateCallOptions(value: unknown, entry: CallEntry): CheckedCa
   if (intent !== undefined && intent !== 'read' && intent !== 'write') {
     throw invalidConfig('intent', `expected "read" or "write", got ${describe(intent)}`, 'Pass intent: "read" to lease from a replica, "write" (or nothing) for the primary.');
   }
-  return value as CheckedCallOptions;
+  // A fresh object of the values checked: a getter on the caller's object cannot answer differently later.
+  return new CheckedOptions(timeoutMs as number | undefined, signal as AbortSignal | undefined, intent as 'read' | 'write' | undefined);
 }
 
 /**
@@ -90,6 +104,17 @@ export function validateQueryArguments(sql: unknown, bindings: unknown): void {
   }
 }
 
-function badArgument(name: string, problem: string, fix: string): ConnectionManagerError {
-  return new ConnectionManagerError('E_INVALID_CONFIG', `Invalid argument "${name}" of query(): ${problem}. ${fix}`);
+function badArgument(name: string, problem: string, fix: string, entry = 'query'): ConnectionManagerError {
+  return new ConnectionManagerError('E_INVALID_CONFIG', `Invalid argument "${name}" of ${entry}(): ${problem}. ${fix}`);
+}
+
+/**
+ * Checks the callback of `withConnection(fn)` / `withReadYourWrites(fn)`: without it, a
+ * non-function throws a raw TypeError from deep inside the call.
+ * @throws ConnectionManagerError `E_INVALID_CONFIG`.
+ */
+export function validateCallback(fn: unknown, entry: 'withConnection' | 'withReadYourWrites'): void {
+  if (typeof fn !== 'function') {
+    throw badArgument('fn', `expected a function, got ${describe(fn)}`, `Pass a function, e.g. ${entry}(${entry === 'withConnection' ? 'async (connection) => ...' : 'async () => ...'}).`, entry);
+  }
 }

@@ -6,23 +6,21 @@
 import type { Knex } from 'knex';
 import type { Client as PgClient, QueryResult } from 'pg';
 import type { Logger } from 'winston';
-import { ConnectionManagerError, isConnectionManagerError } from './errors';
+import { ConnectionManagerError } from './errors';
 import { createManagerLogger } from './logger';
 import type { ResolvedConfig } from './options';
-import { validateCallOptions, validateQueryArguments, type CheckedCallOptions } from './call-options';
+import { validateCallback, validateCallOptions, validateQueryArguments, type CheckedCallOptions } from './call-options';
 import { systemClock, type Clock } from './pool/clock';
-import { AcquireDeadline } from './pool/deadline';
 import { expireConnections, renewConnections, resetPool } from './pool/eviction';
 import type { AcquireOptions, Pool } from './pool/pool';
 import type { ManagerPoolStats } from './pool/stats';
 import { createPgPool, type ConnectorFactory, type PgPool } from './driver/pg-pool';
 import type { PgPooledConnection, PooledConnection, Row } from './driver/pooled-connection';
-import { classifyStatement } from './routing/classify';
 import type { ReplicaHealthMonitor } from './routing/health';
 import { ReadYourWrites } from './routing/read-your-writes';
 import { Router } from './routing/router';
 import { createHealthMonitor, createReadKnex, createReplicas, replicaStats } from './routing/replicas';
-import { isReadOnlyViolation, isReplicaFault } from './routing/replica-faults';
+import { ReadRouting } from './routing/read-routing';
 import { runOnEveryPool } from './manager/triggers';
 import type { PoolMaintenance } from './pool/maintenance';
 import { AdminEndpointHandle, adminNotConfigured, type AdminEndpoint } from './manager/admin-endpoint';
@@ -66,6 +64,8 @@ export class ConnectionManager {
   private readonly router: Router;
   private readonly health: ReplicaHealthMonitor | undefined;
   private readonly readYourWrites: ReadYourWrites;
+  /** Decides where each lease and statement goes. */
+  private readonly routing: ReadRouting;
   private readonly clock: Clock;
   private readonly log: Logger;
   private closing: Promise<void> | undefined;
@@ -84,7 +84,8 @@ export class ConnectionManager {
     this.readYourWrites = new ReadYourWrites(config.routing.readYourWritesMs, this.clock);
     this.health = replicas.length > 0 ? createHealthMonitor(this.router, config, this.clock, this.log) : undefined;
     // Without replicas, reads go to the primary's knex.
-    this.readKnex = replicas.length === 0 ? this.knex : createReadKnex(config, this.knex, () => this.leaseForRead(AcquireDeadline.start({}, config.pool.acquireTimeoutMs, this.clock)));
+    this.routing = new ReadRouting(this.primary.pool, this.router, this.readYourWrites, this.clock, config.pool);
+    this.readKnex = replicas.length === 0 ? this.knex : createReadKnex(config, this.knex, () => this.routing.leaseDefaultRead());
     if (config.admin) {
       const observed = [{ name: 'primary', pool: this.primary.pool }, ...replicas.map((r) => ({ name: r.name, pool: r.handle.pool }))];
       this.adminEndpoint = new AdminEndpointHandle(this, config.admin, observed, this.log);
@@ -139,43 +140,7 @@ export class ConnectionManager {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.leaseChecked(checked);
-  }
-
-  /** `getConnection()` after its options were checked. */
-  private leaseChecked(options: CheckedCallOptions): Promise<PgPooledConnection> {
-    const deadline = AcquireDeadline.start(options, this.config.pool.acquireTimeoutMs, this.clock);
-    if (options.intent === 'read' && this.router.replicas.length > 0) return this.leaseForRead(deadline);
-    if (options.intent === 'write') this.readYourWrites.noteWrite();
-    return this.primary.pool.acquire(deadline);
-  }
-
-  /**
-   * A lease for a read: from the picked replica, or the primary when no replica is healthy, the
-   * caller wrote recently, or the replica cannot lend one in time (it is then taken out of
-   * rotation). The primary gets what is left of the caller's deadline, not a new one.
-   */
-  private async leaseForRead(deadline: AcquireDeadline): Promise<PgPooledConnection> {
-    const replica = this.readYourWrites.mustReadPrimary() ? undefined : this.router.pick();
-    // With no time left, a replica's timeout would say nothing about the replica: go to the primary, which reports it.
-    if (!replica || deadline.remainingMs(this.clock) <= 0) return this.primary.pool.acquire(deadline);
-    try {
-      const entry = await replica.handle.pool.acquire(this.replicaDeadline(deadline));
-      replica.reads++;
-      return entry;
-    } catch (error) {
-      if (isConnectionManagerError(error, 'E_ABORTED') || isConnectionManagerError(error, 'E_POOL_CLOSED') || isConnectionManagerError(error, 'E_INVALID_CONFIG')) throw error;
-      this.router.markUnhealthy(replica, `could not lend a connection: ${error instanceof Error ? error.message : String(error)}`);
-      return this.primary.pool.acquire(deadline);
-    }
-  }
-
-  /**
-   * A replica gets a share of what is left of the caller's deadline (half, at most one
-   * `createTimeoutMs`), so a failing replica leaves time for the primary.
-   */
-  private replicaDeadline(deadline: AcquireDeadline): AcquireDeadline {
-    return deadline.capped(Math.min(deadline.remainingMs(this.clock) / 2, this.config.pool.createTimeoutMs), this.clock);
+    return this.routing.lease(checked);
   }
 
   /**
@@ -185,6 +150,7 @@ export class ConnectionManager {
    * that made it (see docs/routing.md).
    */
   withReadYourWrites<T>(fn: () => T): T {
+    validateCallback(fn, 'withReadYourWrites');
     return this.readYourWrites.run(fn);
   }
 
@@ -196,45 +162,7 @@ export class ConnectionManager {
    */
   async query<R extends Row = Row>(sql: string, bindings?: readonly unknown[], options?: AcquireOptions): Promise<QueryResult<R>> {
     validateQueryArguments(sql, bindings);
-    // One deadline for the call: a read retried on the primary gets what is left of it.
-    const deadline = AcquireDeadline.start(validateCallOptions(options, 'query'), this.config.pool.acquireTimeoutMs, this.clock);
-    if (this.router.replicas.length > 0) {
-      const target = classifyStatement(sql).target;
-      if (target === 'replica') {
-        const entry = await this.leaseForRead(deadline);
-        const pool = entry.owner as PgEntryPool;
-        if (pool !== this.primary.pool) {
-          try {
-            return await entry.query<R>(sql, bindings);
-          } catch (error) {
-            if (!isReplicaFault(error)) throw error;
-            // A read-only error (25006) says the statement writes (a function the classifier does
-            // not know), not that the replica is unwell: it stays in rotation.
-            const replica = isReadOnlyViolation(error) ? undefined : this.router.replicas.find((r) => r.handle.pool === pool);
-            if (replica) this.router.markUnhealthy(replica, `a read failed: ${error instanceof Error ? error.message : String(error)}`);
-          } finally {
-            if (entry.state === 'inUse') pool.release(entry);
-          }
-          return this.runOnPrimary<R>(sql, bindings, deadline);
-        }
-        try {
-          return await entry.query<R>(sql, bindings);
-        } finally {
-          if (entry.state === 'inUse') pool.release(entry);
-        }
-      }
-      this.readYourWrites.noteWrite();
-    }
-    return this.runOnPrimary<R>(sql, bindings, deadline);
-  }
-
-  private async runOnPrimary<R extends Row>(sql: string, bindings: readonly unknown[] | undefined, deadline: AcquireDeadline): Promise<QueryResult<R>> {
-    const entry = await this.primary.pool.acquire(deadline);
-    try {
-      return await entry.query<R>(sql, bindings);
-    } finally {
-      if (entry.state === 'inUse') this.primary.pool.release(entry);
-    }
+    return this.routing.query<R>(sql, bindings, validateCallOptions(options, 'query'));
   }
 
   /**
@@ -245,7 +173,7 @@ export class ConnectionManager {
    */
   releaseConnection(connection: PooledConnection): Promise<void> {
     try {
-      this.poolOf(connection).release(connection as PgPooledConnection);
+      this.routing.poolOf(connection).release(connection as PgPooledConnection);
       return RESOLVED;
     } catch (error) {
       return Promise.reject(error);
@@ -253,36 +181,18 @@ export class ConnectionManager {
   }
 
   /**
-   * The pool that lent `connection`; the primary's for anything else (which it then refuses: each
-   * pool accepts only its own records, by identity). Never throws, whatever `connection` is.
-   */
-  private poolOf(connection: unknown): PgEntryPool {
-    let owner: unknown;
-    try {
-      owner = (connection as Partial<PgPooledConnection> | null | undefined)?.owner;
-    } catch {
-      return this.primary.pool; // a proxy whose trap throws
-    }
-    if (owner === this.primary.pool) return this.primary.pool;
-    for (const r of this.router.replicas) if (owner === r.handle.pool) return r.handle.pool;
-    return this.primary.pool;
-  }
-
-  /**
    * Runs `fn` with a checked-out connection and always releases it, whatever `fn` does.
    * Takes the options of {@link ConnectionManager.getConnection}, checked the same way.
    */
   async withConnection<T>(fn: (connection: PooledConnection) => Promise<T> | T, options?: GetConnectionOptions): Promise<T> {
-    if (typeof fn !== 'function') {
-      throw new ConnectionManagerError('E_INVALID_CONFIG', `Invalid argument "fn" of withConnection(): expected a function, got ${fn === null ? 'null' : typeof fn}. Pass (connection) => ... as the first argument.`);
-    }
-    const connection = await this.leaseChecked(validateCallOptions(options, 'withConnection'));
+    validateCallback(fn, 'withConnection');
+    const connection = await this.routing.lease(validateCallOptions(options, 'withConnection'));
     const lease = connection.leases;
     try {
       return await fn(connection);
     } finally {
       // Skip the release if `fn` already released it (and it may since have gone to someone else).
-      if (connection.state === 'inUse' && connection.leases === lease) this.poolOf(connection).release(connection);
+      if (connection.state === 'inUse' && connection.leases === lease) this.routing.poolOf(connection).release(connection);
     }
   }
 
@@ -299,7 +209,7 @@ export class ConnectionManager {
    */
   isConnectionValid(connection: PooledConnection): Promise<boolean> {
     if (typeof connection !== 'object' || connection === null) return Promise.resolve(false);
-    return this.poolOf(connection).validateLease(connection);
+    return this.routing.poolOf(connection).validateLease(connection);
   }
 
   /**

@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
-import { ConnectionManager, resolveOptions, type PooledConnection } from '../../lib';
+import { ConnectionManager, isConnectionManagerError, resolveOptions, type PooledConnection } from '../../lib';
 import { errorCode } from '../helpers/invariants';
 import { testConfig, testDatabaseUrl } from '../helpers/database';
 
@@ -181,6 +181,14 @@ describe('3. per-call numbers that are not finite numbers > 0', () => {
     expect((await rejection(manager.query('SELECT 1', [], { intent: 'read' } as never))).code).toBe('E_INVALID_CONFIG');
     expect((await rejection(manager.getConnection('fast' as never))).code).toBe('E_INVALID_CONFIG');
     expect((await rejection(manager.withConnection('not a function' as never))).code).toBe('E_INVALID_CONFIG');
+    let thrown: unknown;
+    try {
+      manager.withReadYourWrites(5 as never);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(isConnectionManagerError(thrown, 'E_INVALID_CONFIG')).toBe(true);
+    expect((thrown as Error).message).toContain('withReadYourWrites()');
     for (const [sql, bindings] of [[123, undefined], [null, undefined], ['  ', undefined], ['SELECT $1::int', 'x']]) {
       const r = await rejection(manager.query(sql as string, bindings as never));
       expect(r.code).toBe('E_INVALID_CONFIG');

@@ -35,14 +35,25 @@ describe('validateCallOptions: the one check of per-call options', () => {
     expect(codeOf(() => validateCallOptions(options, 'getConnection'))).toBe('E_INVALID_CONFIG');
   });
 
-  test('good options come back as they are; intent is only for getConnection/withConnection', () => {
+  test('good options come back with their values, checked once; intent is only for getConnection/withConnection', () => {
     const signal = new AbortController().signal;
     const options = { timeoutMs: 0.5, signal, intent: 'read' as const };
-    expect(validateCallOptions(options, 'getConnection')).toBe(options);
-    expect(validateCallOptions(undefined, 'query')).toEqual({});
-    expect(validateCallOptions({ timeoutMs: 2 ** 31 - 1 }, 'acquire')).toEqual({ timeoutMs: 2 ** 31 - 1 });
+    const checked = validateCallOptions(options, 'getConnection');
+    expect({ ...checked }).toEqual(options);
+    // Handed down again (manager to pool), checked options are recognised, not checked twice.
+    expect(validateCallOptions(checked, 'acquire')).toBe(checked);
+    expect({ ...validateCallOptions(undefined, 'query') }).toEqual({ timeoutMs: undefined, signal: undefined, intent: undefined });
+    expect(validateCallOptions({ timeoutMs: 2 ** 31 - 1 }, 'acquire').timeoutMs).toBe(2 ** 31 - 1);
     expect(codeOf(() => validateCallOptions({ intent: 'read' }, 'query'))).toBe('E_INVALID_CONFIG');
     expect(codeOf(() => validateCallOptions({ intent: 'read' }, 'acquire'))).toBe('E_INVALID_CONFIG');
+  });
+
+  test('a getter cannot answer one thing to the check and another to the pool', () => {
+    let reads = 0;
+    const sly = { get timeoutMs(): unknown { reads++; return reads > 1 ? '1e1' : 5; } };
+    const checked = validateCallOptions(sly, 'getConnection');
+    expect(checked.timeoutMs).toBe(5);
+    expect(checked.timeoutMs).toBe(5);
   });
 });
 
