@@ -53,14 +53,20 @@ export class Pool<C, E extends PoolEntry<C>> extends PoolRecords<C, E> {
    */
   acquire(options?: AcquireOptions | AcquireDeadline): Promise<E> {
     // Order (docs/lifecycle.md): the arguments, then the pool's state, then the signal, then the time left.
-    let request: AcquireRequest;
-    try {
-      request = acquireRequest(options, this.options.acquireTimeoutMs, this.clock);
-    } catch (error) {
-      return Promise.reject(error);
+    let timeoutMs = this.options.acquireTimeoutMs;
+    let waitMs = timeoutMs;
+    let signal: AbortSignal | undefined;
+    // Without options (knex's adapter, most callers) there is nothing to check and nothing to allocate.
+    if (options !== undefined) {
+      let request: AcquireRequest;
+      try {
+        request = acquireRequest(options, timeoutMs, this.clock);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      ({ timeoutMs, waitMs, signal } = request);
     }
     if (this.state !== 'open') return Promise.reject(this.closedError());
-    const { timeoutMs, waitMs, signal } = request;
     if (signal?.aborted) {
       this.counters.aborted++;
       return Promise.reject(abortedError(signal));

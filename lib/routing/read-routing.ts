@@ -32,8 +32,9 @@ export class ReadRouting {
   lease(options: CheckedCallOptions): Promise<PgPooledConnection> {
     if (options.intent === 'read' && this.router.replicas.length > 0) return this.leaseForRead(this.start(options));
     if (options.intent === 'write') this.readYourWrites.noteWrite();
-    // Straight to the primary: the pool fixes the one deadline itself (no allocation here).
-    return this.primary.acquire(options);
+    // Straight to the primary: the pool fixes the one deadline itself; with neither a timeout nor
+    // a signal it takes the default path, which allocates nothing.
+    return this.primary.acquire(options.timeoutMs === undefined && options.signal === undefined ? undefined : options);
   }
 
   /** A lease for a read with the default timeout (what `readKnex` queries take). */
