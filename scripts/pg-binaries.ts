@@ -201,13 +201,7 @@ export function serverReachableBinDir(binDir: string, cacheDir: string): string 
     cpSync(realpathSync(path.dirname(binDir)), temporary, { recursive: true, verbatimSymlinks: true });
     makeWorldReadable(temporary);
     chmodSync(temporary, 0o755);
-    try {
-      renameSync(temporary, cacheDir);
-    } catch (error) {
-      // Another process renamed its copy into place first: use that one.
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
-    }
+    moveIntoPlace(temporary, cacheDir);
   } finally {
     rmSync(temporary, { recursive: true, force: true });
   }
@@ -278,4 +272,18 @@ export function findPgBinaries(): PgBinaries {
 /** The directory of findPgBinaries(). */
 export function findPgBinDir(): string {
   return findPgBinaries().binDir;
+}
+
+/**
+ * Renames a fully written `temporary` directory to `destination`, atomically. When another process
+ * got there first, its copy stays and `temporary` is left for the caller to remove: parallel test
+ * workers filling the same cache never see a half-written directory.
+ */
+export function moveIntoPlace(temporary: string, destination: string): void {
+  try {
+    renameSync(temporary, destination);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
+  }
 }

@@ -83,19 +83,9 @@ export function newCounters(): PoolCounters {
 }
 
 /** The pool's gauges at one moment: what stats, log lines and error messages are built from. */
-export interface PoolGauges {
-  min: number;
-  max: number;
-  /** Open connections (`idle + inUse`). */
-  total: number;
-  idle: number;
-  /** Checked out or reserved. */
-  inUse: number;
-  /** Being opened. */
-  pending: number;
+export interface PoolGauges extends Pick<PoolStats, 'min' | 'max' | 'total' | 'idle' | 'inUse' | 'pending' | 'waiting'> {
   /** Being closed (still a server session, so counted toward `max`). */
   closing: number;
-  waiting: number;
 }
 
 /** The stats snapshot of a pool whose gauges are `gauges` and open records `entries` (creation order). */

@@ -7,10 +7,11 @@
  * so that a machine with no browser installed still runs the test after `npm install`.
  */
 import { execFile } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
+import { moveIntoPlace } from '../../scripts/pg-binaries';
 
 /** Debian's chromium, used when present. */
 const SYSTEM_CHROMIUM = '/usr/bin/chromium';
@@ -105,12 +106,7 @@ async function npmChromium(): Promise<ChromiumBinary> {
       if (extracted !== path.join(temporary, 'chromium')) {
         throw new Error(`@sparticuz/chromium extracted to ${extracted}, not into ${temporary}`);
       }
-      try {
-        renameSync(temporary, cacheDir);
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
-      }
+      moveIntoPlace(temporary, cacheDir);
     } finally {
       rmSync(temporary, { recursive: true, force: true });
     }
