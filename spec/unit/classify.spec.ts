@@ -324,6 +324,46 @@ describe('classifyStatement', () => {
     expect(Object.isFrozen(classifyStatement("SELECT 1; SELECT nextval('s')"))).toBe(true);
   });
 
+  it.each([
+    ['SET search_path = app', 'set'],
+    ['set local statement_timeout = 0', 'set'],
+    ['RESET ALL', 'set'],
+    ['CREATE TEMP TABLE x (a int)', 'temp-table'],
+    ['create temporary table x as select 1', 'temp-table'],
+    ['CREATE LOCAL TEMPORARY TABLE x (a int)', 'temp-table'],
+    ['CREATE GLOBAL TEMP VIEW v AS SELECT 1', 'temp-table'],
+    ['SELECT * INTO TEMP t2 FROM t', 'temp-table'],
+    ['SELECT * INTO LOCAL TEMPORARY t2 FROM t', 'temp-table'],
+    ['PREPARE q AS SELECT 1', 'prepare'],
+    ['EXECUTE q(1)', 'prepare'],
+    ['DEALLOCATE ALL', 'prepare'],
+    ['BEGIN', 'transaction'],
+    ['START TRANSACTION', 'transaction'],
+    ['COMMIT', 'transaction'],
+    ['SAVEPOINT a', 'transaction'],
+    ['LOCK TABLE t', 'transaction'],
+    ['DECLARE c CURSOR WITH HOLD FOR SELECT 1', 'cursor'],
+    ['FETCH 10 FROM c', 'cursor'],
+    ['LISTEN ch', 'listen'],
+    ['SELECT 1; SET x = 1', 'set'],
+    ['EXPLAIN ANALYZE SELECT * INTO TEMP t2 FROM t', 'temp-table'],
+  ])('tells the session state %j needs: %s', (sql, kind) => {
+    expect(classifyStatement(sql).sessionState).toBe(kind);
+  });
+
+  it.each([
+    'SELECT 1',
+    'CREATE TABLE temp (a int)',
+    'CREATE UNLOGGED TABLE t (a int)',
+    'SELECT * INTO t2 FROM t',
+    'INSERT INTO temp VALUES (1)',
+    'DISCARD ALL',
+    'NOTIFY ch',
+    "SELECT set_config('a.b', '1', true)",
+  ])('has no session state for %j', (sql) => {
+    expect(classifyStatement(sql).sessionState).toBeUndefined();
+  });
+
   describe('properties', () => {
     const sqlish = fc.string({
       unit: fc.constantFrom(
@@ -348,6 +388,15 @@ describe('classifyStatement', () => {
           const { target, reason } = classifyStatement(sql);
           expect(['replica', 'primary']).toContain(target);
           expect(typeof reason).toBe('string');
+        }),
+        { numRuns: 2000 },
+      );
+    });
+
+    it('EXPLAIN ANALYZE of a statement goes to a replica only when the statement itself does', () => {
+      fc.assert(
+        fc.property(sqlish, fc.constantFrom('EXPLAIN ANALYZE ', 'EXPLAIN (ANALYZE) ', 'EXPLAIN (FORMAT JSON, ANALYZE true) '), (sql, prefix) => {
+          if (classifyStatement(`${prefix}${sql}`).target === 'replica') expect(classifyStatement(sql).target).toBe('replica');
         }),
         { numRuns: 2000 },
       );
