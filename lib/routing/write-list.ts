@@ -15,7 +15,7 @@
  * learned store (`learned-writes.ts`) adds to the same sets, so a single pass serves both.
  */
 import { invalidConfig } from '../errors';
-import { DOT, isPunct, Lexer, OPEN, quotedName, TokenKind, type Token } from './lexer';
+import { DOT, isPunct, Lexer, quotedName, TokenKind, type Token } from './lexer';
 import { answer, type StatementClass } from './statement-rules';
 
 /** What `routing.primaryFunctions` and `routing.primaryRelations` hold. */
@@ -43,11 +43,12 @@ const RELATION_BIT = 2;
 const UNICODE_NAME = answer('primary', 'name written with Unicode escapes, with write functions or relations declared');
 
 /**
- * Index in the pre-filter of a name by its first character and length, so that most words are
- * dismissed with one array read and no string hashing. Collisions only cost a map lookup.
+ * Index in the pre-filter of a name by its first and last characters and its length (5, 5 and 6
+ * bits), so that most words are dismissed with one array read and no string hashing. Collisions
+ * only cost a map lookup.
  */
-function filterIndex(first: number, length: number): number {
-  return ((first & 127) << 6) | (length < 63 ? length : 63);
+function filterIndex(first: number, last: number, length: number): number {
+  return (first & 31) | ((last & 31) << 5) | ((length < 63 ? length : 63) << 10);
 }
 
 /** One kind of name (functions or relations), with the answer each sends to the primary with. */
@@ -86,8 +87,9 @@ export class NameSet {
     this.count++;
     // A quoted use is pre-filtered by its raw length, where each `"` of the name is written twice.
     const first = name.charCodeAt(0);
-    this.filter[filterIndex(first, name.length)] |= this.bit;
-    this.filter[filterIndex(first, name.length + name.split('"').length - 1)] |= this.bit;
+    const last = name.charCodeAt(name.length - 1);
+    this.filter[filterIndex(first, last, name.length)] |= this.bit;
+    this.filter[filterIndex(first, last, name.length + name.split('"').length - 1)] |= this.bit;
     return true;
   }
 
@@ -105,8 +107,8 @@ export class NameSet {
  * without rules.
  */
 export class RoutingRules {
-  /** @internal Pre-filter shared by both sets: 128 first characters × 64 lengths. */
-  readonly filter = new Uint8Array(128 * 64);
+  /** @internal Pre-filter shared by both sets: 32 first × 32 last characters × 64 lengths. */
+  readonly filter = new Uint8Array(32 * 32 * 64);
   readonly functions = new NameSet(this.filter, FUNCTION_BIT);
   readonly relations = new NameSet(this.filter, RELATION_BIT);
 
@@ -194,38 +196,39 @@ export function qualifierOf(sql: string, tokens: readonly Token[], j: number, fr
 }
 
 /**
- * Looks through the tokens `[from, end)` of a statement the classifier would send to a replica for a
- * call of a listed function or a use of a listed relation. A relation counts wherever its name
- * appears as an identifier (after `FROM`, in `TABLE`, as a column qualifier, …): a column that
- * happens to share a listed relation's name sends the read to the primary, which is safe.
+ * Whether the token at `j` of a statement (which starts at `from`) is a call of a listed function
+ * or a use of a listed relation. A relation counts wherever its name appears as an identifier (after
+ * `FROM`, in `TABLE`, as a column qualifier, …): a column that happens to share a listed relation's
+ * name sends the read to the primary, which is safe.
  *
- * @returns The primary answer for the first one found, or undefined.
+ * @param callee Whether the token is followed by `(`.
+ * @returns The primary answer when it is, or undefined.
  */
-export function matchRules(sql: string, tokens: readonly Token[], from: number, rules: RoutingRules): StatementClass | undefined {
-  const filter = rules.filter;
-  const end = tokens.length;
-  for (let j = from; j < end; j++) {
-    const token = tokens[j];
-    let bits: number;
-    if (token.kind === TokenKind.Word) {
-      bits = filter[filterIndex(token.text.charCodeAt(0), token.text.length)];
-    } else if (token.kind === TokenKind.QuotedIdentifier) {
-      if (token.unicode) return UNICODE_NAME;
-      bits = filter[filterIndex(sql.charCodeAt(token.start + 1), token.end - token.start - 2)];
-    } else {
-      continue;
-    }
-    if (bits === 0) continue;
-    const name = token.kind === TokenKind.Word ? token.text : quotedName(sql, token);
-    const schema = qualifierOf(sql, tokens, j, from);
-    if ((bits & FUNCTION_BIT) !== 0 && j + 1 < end && isPunct(tokens[j + 1], OPEN)) {
-      const found = rules.functions.match(schema, name);
-      if (found !== undefined) return found;
-    }
-    if ((bits & RELATION_BIT) !== 0) {
-      const found = rules.relations.match(schema, name);
-      if (found !== undefined) return found;
-    }
+export function matchToken(
+  sql: string,
+  tokens: readonly Token[],
+  j: number,
+  from: number,
+  callee: boolean,
+  rules: RoutingRules,
+): StatementClass | undefined {
+  const token = tokens[j];
+  let bits: number;
+  if (token.kind === TokenKind.Word) {
+    const text = token.text;
+    bits = rules.filter[filterIndex(text.charCodeAt(0), text.charCodeAt(text.length - 1), text.length)];
+  } else if (token.kind === TokenKind.QuotedIdentifier) {
+    if (token.unicode) return UNICODE_NAME;
+    bits = rules.filter[filterIndex(sql.charCodeAt(token.start + 1), sql.charCodeAt(token.end - 2), token.end - token.start - 2)];
+  } else {
+    return undefined;
   }
-  return undefined;
+  if (bits === 0) return undefined;
+  const name = token.kind === TokenKind.Word ? token.text : quotedName(sql, token);
+  const schema = qualifierOf(sql, tokens, j, from);
+  if ((bits & FUNCTION_BIT) !== 0 && callee) {
+    const found = rules.functions.match(schema, name);
+    if (found !== undefined) return found;
+  }
+  return (bits & RELATION_BIT) !== 0 ? rules.relations.match(schema, name) : undefined;
 }
