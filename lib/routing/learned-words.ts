@@ -21,7 +21,8 @@ export const NOT_CALLS = words(`
   grouping having in intersect is join lateral like ilike not on or order over partition returning
   rollup row rows select sets similar some table then union using values when where window with within
   bit char character decimal dec float interval numeric time timestamp varchar varbit nchar national
-  varying double precision
+  varying double precision current_timestamp current_time localtime localtimestamp limit offset
+  materialized bernoulli system repeatable to only first next
 `);
 
 /** Keywords that may follow `FROM`, `JOIN` or `,` in a FROM list without naming a relation. */
@@ -84,5 +85,5 @@ export const BUILTIN_FUNCTIONS = words(`
   daterange tsrange tstzrange int4range int8range numrange int4multirange
   isempty lower_inc upper_inc lower_inf upper_inf range_merge multirange
   xmlelement xmlattributes xmlforest xmlconcat xmlparse xmlserialize xpath xpath_exists
-  exp nullif textlen
+  xmltable json_table json_query json_value json_exists json_array json_objectagg json_arrayagg
 `);

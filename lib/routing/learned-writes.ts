@@ -17,6 +17,7 @@
  * Bounded: past `capacity` names nothing more is learned (the names already learned stay, and
  * statements naming new ones keep taking the failed round trip); `snapshot().ignored` counts them.
  */
+import { invalidConfig } from '../errors';
 import { classifyStatement } from './classify';
 import { DOT, isPunct, Lexer, OPEN, TokenKind, type Token } from './lexer';
 import { answer } from './statement-rules';
@@ -57,11 +58,16 @@ export class LearnedWrites {
   /**
    * @param rules The rules the learned names are added to (the ones passed to `classifyStatement`).
    * @param capacity Most names kept, functions and relations together (default 1000).
+   * @throws ConnectionManagerError `E_INVALID_CONFIG` when `capacity` is not an integer ≥ 0.
    */
   constructor(
     private readonly rules: RoutingRules,
     readonly capacity: number = DEFAULT_LEARNED_CAPACITY,
-  ) {}
+  ) {
+    if (!Number.isSafeInteger(capacity) || capacity < 0) {
+      throw invalidConfig('capacity', `${String(capacity)} is not a whole number of names ≥ 0`, 'Pass e.g. 1000 (0 learns nothing).');
+    }
+  }
 
   /** Names learned so far. */
   get size(): number {

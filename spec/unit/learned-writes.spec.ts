@@ -21,7 +21,8 @@ describe('LearnedWrites.learnFrom', () => {
     [
       'built-ins, keywords, casts and system functions are not blamed',
       "SELECT count(*), lower(x), coalesce(a, b), now(), pg_sleep(0), pg_catalog.upper('x'), x::varchar(10), " +
-        'cast(y AS numeric(5, 2)), row(1, 2), array(select 1) FROM t WHERE a IN (1, 2) AND EXISTS (SELECT 1) AND g(a) > 0',
+        'cast(y AS numeric(5, 2)), row(1, 2), array(select 1), row_number() OVER (PARTITION BY a), count(*) FILTER (WHERE b) ' +
+        'FROM t TABLESAMPLE BERNOULLI (10) WHERE a IN (1, 2) AND b = ANY (SELECT 1) AND EXISTS (SELECT 1) AND g(a) > 0',
       [['function', 'g']],
     ],
     ['each function once; an unqualified name covers its qualified uses', 'SELECT f(1), f(2), s.f(3)', [['function', 'f']]],
@@ -77,6 +78,16 @@ describe('LearnedWrites.learnFrom', () => {
     expect(learned.snapshot()).toEqual({ functions: ['f1', 'f2'], relations: [], capacity: 2, ignored: 2 });
     expect(classifyStatement('SELECT f2()', rules).target).toBe('primary');
     expect(classifyStatement('SELECT f3()', rules).target).toBe('replica');
+  });
+
+  it.each([-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY])('refuses a capacity of %p with E_INVALID_CONFIG', (capacity) => {
+    expect(() => new LearnedWrites(compileRoutingRules(), capacity)).toThrow(expect.objectContaining({ code: 'E_INVALID_CONFIG' }));
+  });
+
+  it('with a capacity of 0 learns nothing', () => {
+    const { learned } = store(0);
+    expect(learned.learnFrom('SELECT f()')).toEqual([]);
+    expect(learned.snapshot().ignored).toBe(1);
   });
 
   it('snapshots are copies', () => {
