@@ -163,10 +163,12 @@ function main(): void {
 
   console.log(`corpus: ${statements.length} statements, ${characters} characters (mean ${(characters / statements.length).toFixed(0)})`);
   console.log(`Node ${process.version}, ${ROUNDS} rounds × ${passes} passes, setups interleaved\n`);
-  console.log('| setup | ns/statement (median) | min | max | sent to the primary |');
-  console.log('| --- | ---: | ---: | ---: | ---: |');
+  const reference = median(setups[0].samples);
+  console.log(`| setup | ns/statement (median) | vs ${setups[0].name} | min | max | sent to the primary |`);
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
   for (const s of setups) {
-    const row = [s.name, median(s.samples).toFixed(0), Math.min(...s.samples).toFixed(0), Math.max(...s.samples).toFixed(0), String(s.primary)];
+    const ratio = `${(median(s.samples) / reference).toFixed(3)}×`;
+    const row = [s.name, median(s.samples).toFixed(0), ratio, Math.min(...s.samples).toFixed(0), Math.max(...s.samples).toFixed(0), String(s.primary)];
     console.log(`| ${row.join(' | ')} |`);
   }
 }
