@@ -109,7 +109,7 @@ export function classifyStatement(sql: string, rules?: RoutingRules): StatementC
         // A statement whose first word is not a read is decided here, without reading further.
         lookingForHead = false;
         let decided = token.kind === TokenKind.Word ? decidedByHead(token.text) : UNRECOGNISED;
-        if (decided === CREATE) decided = createAnswer(lexer.next()?.text ?? '', lexer.next()?.text);
+        if (decided === CREATE) decided = createAnswer(() => lexer.next()?.text);
         if (decided !== undefined) return numbered(decided, statements);
       }
       tokens.push(token);

@@ -77,10 +77,17 @@ primaryHeads('procedural code', 'do call');
 /** The answer for `CREATE`, which {@link createAnswer} refines by the words after it. */
 export const CREATE = PRIMARY_HEADS.get('create') as StatementClass;
 
-/** `CREATE [GLOBAL | LOCAL] TEMP | TEMPORARY …` creates a session-local object; other CREATEs do not. */
-export function createAnswer(second: string, third: string | undefined): StatementClass {
-  const word = second === 'global' || second === 'local' ? third : second;
-  return word === 'temp' || word === 'temporary' ? CREATE_TEMP : CREATE;
+/**
+ * `CREATE [OR REPLACE] [GLOBAL | LOCAL] TEMP | TEMPORARY …` creates a session-local table, view or
+ * sequence; other CREATEs do not. `nextWord` reads the words after `CREATE` (undefined at the end).
+ */
+export function createAnswer(nextWord: () => string | undefined): StatementClass {
+  for (let i = 0; i < 4; i++) {
+    const word = nextWord();
+    if (word === 'temp' || word === 'temporary') return CREATE_TEMP;
+    if (word !== 'or' && word !== 'replace' && word !== 'global' && word !== 'local') break;
+  }
+  return CREATE;
 }
 
 /** The answer fixed by a statement's first word, or undefined when it starts a read to look into. */
@@ -207,11 +214,15 @@ export const SIDE_EFFECT_PREFIXES: readonly string[] = Object.freeze([
 
 /** The primary answer for a call of `name` (lower-case), or undefined when it is harmless. */
 export function sideEffectCall(name: string): StatementClass | undefined {
+  if (name === 'set_config') return SET_CONFIG;
   if (SIDE_EFFECT_FUNCTIONS.has(name) || hasSideEffectPrefix(name)) {
     return answer('primary', `side-effect function: ${name}()`);
   }
   return undefined;
 }
+
+/** `set_config()` changes a setting of the session, like `SET`. */
+const SET_CONFIG = answer('primary', 'side-effect function: set_config()', 'set');
 
 /** {@link SIDE_EFFECT_PREFIXES} by the code of their first character, to try only a few per name. */
 const PREFIXES_BY_INITIAL: ReadonlyMap<number, readonly string[]> = (() => {
