@@ -77,8 +77,7 @@ export type { SessionState, StatementClass } from './statement-rules';
  *   is the one kind of comment that is read; there is no hint that forces a replica;
  * - anything unrecognised, empty or malformed (unterminated string, comment or quoted identifier), and
  *   a backslash just before a quote in a plain `'…'` string, which reads differently when the server
- *   runs with `standard_conforming_strings = off`.
- *
+ *   runs with `standard_conforming_strings = off`;
  * - with `rules`: a read that calls one of its functions or names one of its relations (see
  *   `write-list.ts`); plain `EXPLAIN` is not affected, as it runs nothing.
  *

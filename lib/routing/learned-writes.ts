@@ -179,6 +179,12 @@ function candidateCalls(sql: string, tokens: readonly Token[]): QualifiedName[] 
   return found;
 }
 
+const enum Context {
+  Other,
+  Call,
+  From,
+}
+
 /**
  * The relations the statement reads: the items of each `FROM` list and each `JOIN`, and the
  * relation of `TABLE name`, without the statement's own `WITH` names. A `FROM` inside a function's
@@ -191,8 +197,8 @@ function candidateRelations(sql: string, tokens: readonly Token[]): QualifiedNam
   }
   const found: QualifiedName[] = [];
   const seen = new Set<string>();
-  // Per parenthesis depth: 1 inside a function call's parentheses, 2 in a FROM list, 0 otherwise.
-  const context: number[] = [0];
+  // What each open parenthesis level is in: a function call's arguments, a FROM list, or other.
+  const context: Context[] = [Context.Other];
   let expectItem = false;
   for (let j = 0; j < tokens.length; j++) {
     const token = tokens[j];
@@ -200,23 +206,23 @@ function candidateRelations(sql: string, tokens: readonly Token[]): QualifiedNam
     if (token.kind === TokenKind.Punct) {
       if (token.text === '(') {
         const call = j > 0 && identifierName(sql, tokens[j - 1]) !== undefined && !NOT_CALLS.has(tokens[j - 1].text);
-        context.push(call ? 1 : 0);
+        context.push(call ? Context.Call : Context.Other);
       } else if (token.text === ')') {
         if (context.length > 1) context.pop();
         expectItem = false;
       } else if (token.text === ',') {
-        expectItem = context[depth] === 2;
+        expectItem = context[depth] === Context.From;
       }
       continue;
     }
     if (token.kind === TokenKind.Word) {
       const word = token.text;
-      if ((word === 'from' && context[depth] !== 1) || word === 'join' || (word === 'table' && j === 0)) {
-        context[depth] = 2;
+      if ((word === 'from' && context[depth] !== Context.Call) || word === 'join' || (word === 'table' && j === 0)) {
+        context[depth] = Context.From;
         expectItem = true;
         continue;
       }
-      if (FROM_ENDS.has(word) && context[depth] === 2) context[depth] = 0;
+      if (FROM_ENDS.has(word) && context[depth] === Context.From) context[depth] = Context.Other;
       if (expectItem && (word === 'lateral' || word === 'only')) continue;
     }
     if (!expectItem) continue;

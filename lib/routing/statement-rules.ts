@@ -27,6 +27,7 @@ export type SessionState = 'set' | 'temp-table' | 'prepare' | 'transaction' | 'c
 // Answers. Fixed answers are frozen singletons, so that classifying a read allocates no result.
 // ---------------------------------------------------------------------------------------------
 
+/** A frozen answer; `sessionState` only when the statement has one (no `undefined` key otherwise). */
 export function answer(target: StatementClass['target'], reason: string, sessionState?: SessionState): StatementClass {
   return Object.freeze(sessionState === undefined ? { target, reason } : { target, reason, sessionState });
 }
