@@ -5,7 +5,8 @@
  * must not be able to fool it. No database needed.
  */
 import fc from 'fast-check';
-import { classifyStatement } from '../../lib/routing/classify';
+import { classifyStatement, type SessionState } from '../../lib/routing/classify';
+import { SESSION_STATE_ADVICE } from '../../lib/routing/session-state';
 
 type Row = [description: string, sql: string, target: 'replica' | 'primary', reason?: string];
 
@@ -443,5 +444,16 @@ describe('classifyStatement', () => {
         { numRuns: 1000 },
       );
     });
+  });
+});
+
+describe('SESSION_STATE_ADVICE', () => {
+  it('says what to do for every kind the classifier reports', () => {
+    const kinds = ['SET x = 1', 'CREATE TEMP TABLE t (a int)', 'PREPARE q AS SELECT 1', 'BEGIN', 'DECLARE c CURSOR FOR SELECT 1', 'LISTEN ch'].map(
+      (sql) => classifyStatement(sql).sessionState,
+    );
+    expect(new Set(kinds).size).toBe(6);
+    expect(Object.keys(SESSION_STATE_ADVICE).sort()).toEqual([...kinds].sort());
+    for (const kind of kinds) expect(SESSION_STATE_ADVICE[kind as SessionState]).toMatch(/withConnection|getConnection/);
   });
 });
