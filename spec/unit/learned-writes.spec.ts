@@ -99,6 +99,28 @@ describe('LearnedWrites.learnFrom', () => {
     expect(learned.snapshot().functions).toEqual(['f', 'g']);
   });
 
+  it('never throws, whatever the text; what it learns sends that text to the primary; it stays within its bound', () => {
+    const sqlish = fc.string({
+      unit: fc.constantFrom(...'abfxyz_0 \n\'"();,.*'.split(''), 'select ', ' from ', ' join ', ' as ', 'f(', 'x.f(', 'with ', 'table ', '$$', '/*', '*/', '--'),
+      maxLength: 60,
+    });
+    fc.assert(
+      fc.property(fc.array(sqlish, { maxLength: 8 }), (texts) => {
+        const { rules, learned } = store(5);
+        for (const sql of texts) {
+          const names = learned.learnFrom(sql);
+          if (names.length > 0) expect(classifyStatement(sql, rules).target).toBe('primary');
+          for (const { kind, name } of names) {
+            expect(['function', 'relation']).toContain(kind);
+            expect(name.length).toBeGreaterThan(0);
+          }
+        }
+        expect(learned.size).toBeLessThanOrEqual(5);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
   it('after learning from a statement, that statement goes to the primary (or nothing could be blamed)', () => {
     const name = fc.stringMatching(/^[a-z][a-z0-9_]{0,8}$/);
     const statement = fc.oneof(
