@@ -8,38 +8,47 @@
  * with the keyword and function tables of `statement-rules.ts`. The classifier fails safe:
  * whatever it does not recognise as a plain read goes to the primary.
  *
- * Pure and stateless: no cache, no configuration, the same answer for the same text.
+ * Pure: no cache, the same answer for the same text and the same rules. The rules (declared and
+ * learned write functions and relations, `write-list.ts`) are looked at in the same pass over the
+ * tokens of a read; without them (or with empty ones) that pass is the one it always was.
  *
  * Cost, measured on Node 20 (x64, best of 15 runs of a tight loop): about 0.8 µs for a 100-character
  * SELECT as knex writes it, 2.5 µs for a 100-character hand-written upper-case one (more words to
  * fold), 15 ns per character for long reads; about 0.1 µs for a write of any size, decided on its
  * first word without reading further.
  */
-import { DOT, isPunct, Lexer, OPEN, QUOTE, SEMICOLON, TokenKind, type Token } from './lexer';
+import { DOT, isPunct, Lexer, OPEN, QUOTE, quotedName, SEMICOLON, TokenKind, type Token } from './lexer';
 import {
+  answer,
+  CREATE,
+  createAnswer,
   DATA_MODIFYING,
   decidedByHead,
   EMPTY,
   EXPLAIN_ANALYZE,
+  EXPLAIN_ANALYZE_READ,
   EXPLAIN_EXECUTE,
   MULTIPLE_READS,
   numbered,
   READ_HEADS,
   ROW_LOCKS,
   SELECT_INTO,
+  SELECT_INTO_TEMP,
   sideEffectCall,
   UNICODE_CALL,
   UNRECOGNISED,
   type StatementClass,
 } from './statement-rules';
+import { matchToken, type RoutingRules } from './write-list';
 
-export type { StatementClass } from './statement-rules';
+export type { SessionState, StatementClass } from './statement-rules';
 
 /**
  * Classifies a SQL text (one statement, or several separated by `;`) for read/write splitting.
  *
- * Goes to a **replica**: `SELECT`, `VALUES`, `TABLE`, `SHOW`, `WITH … SELECT`, and `EXPLAIN` without
- * `ANALYZE` (it plans but never runs the statement), unless one of the rules below applies.
+ * Goes to a **replica**: `SELECT`, `VALUES`, `TABLE`, `SHOW`, `WITH … SELECT`, `EXPLAIN` without
+ * `ANALYZE` (it plans but never runs the statement) and `EXPLAIN ANALYZE` of a read that goes to a
+ * replica, unless one of the rules below applies.
  *
  * Goes to the **primary**:
  * - writes, DDL and maintenance: `INSERT`, `UPDATE`, `DELETE`, `MERGE`, `COPY` (either direction:
@@ -49,8 +58,9 @@ export type { StatementClass } from './statement-rules';
  * - session and transaction state: `SET`, `RESET`, `DISCARD`, `LOAD`, `LISTEN`, `UNLISTEN`, `NOTIFY`,
  *   `BEGIN`, `START TRANSACTION`, `COMMIT`, `END`, `ROLLBACK`, `ABORT`, `SAVEPOINT`, `RELEASE`, `LOCK`,
  *   `PREPARE`, `EXECUTE`, `DEALLOCATE`, `DECLARE`, `FETCH`, `MOVE`, `CLOSE`, `DO`, `CALL`;
- * - `EXPLAIN ANALYZE …`, `EXPLAIN (ANALYZE [true|on|1], …) …` (these run the statement), and
- *   `EXPLAIN EXECUTE …` (the prepared statement lives in the primary's session);
+ * - `EXPLAIN ANALYZE …`, `EXPLAIN (ANALYZE [true|on|1], …) …` (these run the statement) of anything
+ *   but a read that would itself go to a replica, and `EXPLAIN EXECUTE …` (the prepared statement
+ *   lives in the primary's session);
  * - a read with a row-locking clause (`FOR UPDATE`, `FOR NO KEY UPDATE`, `FOR SHARE`, `FOR KEY SHARE`,
  *   at any depth), with `INTO` (`SELECT … INTO` creates a table), or with `INSERT`/`UPDATE`/`DELETE`/
  *   `MERGE` anywhere (a data-modifying `WITH`, in the CTE list or as the main statement). These
@@ -67,16 +77,24 @@ export type { StatementClass } from './statement-rules';
  *   is the one kind of comment that is read; there is no hint that forces a replica;
  * - anything unrecognised, empty or malformed (unterminated string, comment or quoted identifier), and
  *   a backslash just before a quote in a plain `'…'` string, which reads differently when the server
- *   runs with `standard_conforming_strings = off`.
+ *   runs with `standard_conforming_strings = off`;
+ * - with `rules`: a read that calls one of its functions or names one of its relations (see
+ *   `write-list.ts`); plain `EXPLAIN` is not affected, as it runs nothing.
  *
- * User-defined functions are not known to the classifier: route a read that calls one with side
- * effects to the primary with the `kcm:primary` hint.
+ * User-defined functions are not known to the classifier: declare those that write in `rules`, or
+ * route a read that calls one to the primary with the `kcm:primary` hint.
+ *
+ * The answer's `sessionState` tells statements whose effect lives in one server session (`SET`,
+ * `CREATE TEMP …`, `SELECT … INTO TEMP`, `PREPARE`/`EXECUTE`, transaction control, cursors, `LISTEN`).
  *
  * @param sql The statement text as sent to the server (positional `$1` or knex `?` placeholders).
+ * @param rules Declared and learned write functions and relations, from `compileRoutingRules`.
  * @returns The target and the reason; the same frozen object may be returned for equal answers.
  */
-export function classifyStatement(sql: string): StatementClass {
+export function classifyStatement(sql: string, rules?: RoutingRules): StatementClass {
   if (typeof sql !== 'string') return UNRECOGNISED;
+  // Empty rules cost nothing: the classification below is then exactly the rule-less one.
+  const active = rules !== undefined && rules.size !== 0 ? rules : undefined;
   const lexer = new Lexer(sql);
   const tokens: Token[] = [];
   let statements = 0;
@@ -89,7 +107,8 @@ export function classifyStatement(sql: string): StatementClass {
       if (lookingForHead && !isPunct(token, OPEN)) {
         // A statement whose first word is not a read is decided here, without reading further.
         lookingForHead = false;
-        const decided = token.kind === TokenKind.Word ? decidedByHead(token.text) : UNRECOGNISED;
+        let decided = token.kind === TokenKind.Word ? decidedByHead(token.text) : UNRECOGNISED;
+        if (decided === CREATE) decided = createAnswer(() => lexer.next()?.text);
         if (decided !== undefined) return numbered(decided, statements);
       }
       tokens.push(token);
@@ -97,7 +116,7 @@ export function classifyStatement(sql: string): StatementClass {
     }
     if (lexer.stopped !== undefined) return lexer.stopped;
     if (tokens.length > 0) {
-      const result = classifyTokens(sql, tokens);
+      const result = classifyTokens(sql, tokens, active);
       if (result.target === 'primary') return numbered(result, statements);
       statements++;
       first ??= result;
@@ -113,31 +132,41 @@ export function classifyStatement(sql: string): StatementClass {
 // ---------------------------------------------------------------------------------------------
 
 /** Classifies one non-empty statement whose first word is a read keyword (or that has no word). */
-function classifyTokens(sql: string, tokens: readonly Token[]): StatementClass {
+function classifyTokens(sql: string, tokens: readonly Token[], rules: RoutingRules | undefined): StatementClass {
   let i = 0;
   while (i < tokens.length && isPunct(tokens[i], OPEN)) i++;
   if (i === tokens.length) return UNRECOGNISED;
   const head = tokens[i];
   const read = head.kind === TokenKind.Word ? READ_HEADS.get(head.text) : undefined;
   if (read === undefined) return UNRECOGNISED;
-  if (head.text === 'explain') return classifyExplain(sql, tokens, i + 1, read);
-  return scanRead(sql, tokens, i + 1, read);
+  if (head.text === 'explain') return classifyExplain(sql, tokens, i + 1, read, rules);
+  return scanRead(sql, tokens, i + 1, read, rules);
 }
 
 /**
  * Looks through a read (from `from` on) for what would make it run on the primary: a side-effect
  * call, a row-locking clause, `INTO`, or a data-modifying statement. Returns `read` if none.
  */
-function scanRead(sql: string, tokens: readonly Token[], from: number, read: StatementClass): StatementClass {
+function scanRead(
+  sql: string,
+  tokens: readonly Token[],
+  from: number,
+  read: StatementClass,
+  rules: RoutingRules | undefined,
+): StatementClass {
   const end = tokens.length;
   for (let j = from; j < end; j++) {
     const token = tokens[j];
     const callee = j + 1 < end && isPunct(tokens[j + 1], OPEN);
+    if (rules !== undefined) {
+      const found = matchToken(sql, tokens, j, from, callee, rules);
+      if (found !== undefined) return found;
+    }
     if (token.kind === TokenKind.Word) {
       // After `.` or `AS` a keyword is only a column name or label (`t.update`, `AS into`).
       switch (token.text) {
         case 'into':
-          if (!isLabelPosition(tokens, j)) return SELECT_INTO;
+          if (!isLabelPosition(tokens, j)) return isTemporary(tokens, j + 1) ? SELECT_INTO_TEMP : SELECT_INTO;
           break;
         case 'for':
           if (!isLabelPosition(tokens, j) && j + 1 < end && tokens[j + 1].kind === TokenKind.Word) {
@@ -165,10 +194,11 @@ function scanRead(sql: string, tokens: readonly Token[], from: number, read: Sta
   return read;
 }
 
-/** The name a quoted identifier token stands for: its text between the quotes, `""` undone. */
-function quotedName(sql: string, token: Token): string {
-  const name = sql.slice(token.unicode ? token.start + 3 : token.start + 1, token.end - 1);
-  return name.includes('""') ? name.replace(/""/g, '"') : name;
+/** `SELECT … INTO [GLOBAL | LOCAL] TEMP | TEMPORARY …`: the table created lives in the session. */
+function isTemporary(tokens: readonly Token[], j: number): boolean {
+  let word = j < tokens.length && tokens[j].kind === TokenKind.Word ? tokens[j].text : '';
+  if ((word === 'global' || word === 'local') && j + 1 < tokens.length) word = tokens[j + 1].text;
+  return word === 'temp' || word === 'temporary';
 }
 
 /** True when the word at `j` follows `.` or `AS`, where PostgreSQL reads any keyword as a name. */
@@ -180,11 +210,19 @@ function isLabelPosition(tokens: readonly Token[], j: number): boolean {
 
 /**
  * `EXPLAIN [ANALYZE] [VERBOSE] statement` or `EXPLAIN ( option [value] [, …] ) statement`: a read
- * unless it analyzes (runs) the statement or explains an `EXECUTE`.
+ * unless it explains an `EXECUTE` or analyzes (runs) a statement that is not itself a read for a
+ * replica. Plain `EXPLAIN` runs nothing, so neither the explained statement nor `rules` matter.
  */
-function classifyExplain(sql: string, tokens: readonly Token[], from: number, read: StatementClass): StatementClass {
+function classifyExplain(
+  sql: string,
+  tokens: readonly Token[],
+  from: number,
+  read: StatementClass,
+  rules: RoutingRules | undefined,
+): StatementClass {
   const end = tokens.length;
   let j = from;
+  let analyze = false;
   if (j + 1 < end && isPunct(tokens[j], OPEN) && isExplainOptionName(tokens[j + 1])) {
     j++;
     for (;;) {
@@ -204,7 +242,8 @@ function classifyExplain(sql: string, tokens: readonly Token[], from: number, re
       }
       if (k >= end) return UNRECOGNISED;
       const option = name.kind === TokenKind.Word ? name.text : quotedName(sql, name).toLowerCase();
-      if ((option === 'analyze' || option === 'analyse') && !isFalseOption(sql, tokens, j + 1, k)) return EXPLAIN_ANALYZE;
+      // Any true ANALYZE counts, even if a later one says false: the safe reading.
+      if ((option === 'analyze' || option === 'analyse') && !isFalseOption(sql, tokens, j + 1, k)) analyze = true;
       j = k + 1;
       if (tokens[k].text === ')') break;
       if (j >= end) return UNRECOGNISED;
@@ -212,14 +251,27 @@ function classifyExplain(sql: string, tokens: readonly Token[], from: number, re
   } else {
     for (; j < end && tokens[j].kind === TokenKind.Word; j++) {
       const word = tokens[j].text;
-      if (word === 'analyze' || word === 'analyse') return EXPLAIN_ANALYZE;
-      if (word !== 'verbose') break;
+      if (word === 'analyze' || word === 'analyse') analyze = true;
+      else if (word !== 'verbose') break;
     }
   }
   while (j < end && isPunct(tokens[j], OPEN)) j++;
   if (j >= end || tokens[j].kind !== TokenKind.Word) return UNRECOGNISED;
   if (tokens[j].text === 'execute') return EXPLAIN_EXECUTE;
-  return read;
+  if (!analyze) return read;
+  return classifyAnalyzed(sql, tokens, j, rules);
+}
+
+/**
+ * `EXPLAIN ANALYZE` runs the statement starting at `j`: a replica may run it when it is a read that
+ * would go there on its own (`SELECT`, `VALUES`, `TABLE`, `WITH … SELECT`).
+ */
+function classifyAnalyzed(sql: string, tokens: readonly Token[], j: number, rules: RoutingRules | undefined): StatementClass {
+  const head = tokens[j].text;
+  if (head !== 'select' && head !== 'values' && head !== 'table' && head !== 'with') return EXPLAIN_ANALYZE;
+  const found = scanRead(sql, tokens, j + 1, EXPLAIN_ANALYZE_READ, rules);
+  if (found.target === 'replica') return found;
+  return answer('primary', `${EXPLAIN_ANALYZE.reason}: ${found.reason}`, found.sessionState);
 }
 
 /** After `EXPLAIN (`: an option name, rather than the start of a parenthesized query. */

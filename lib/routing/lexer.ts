@@ -74,6 +74,12 @@ export function isPunct(token: Token, code: number): boolean {
   return token.kind === TokenKind.Punct && token.text.charCodeAt(0) === code;
 }
 
+/** The name a quoted identifier token stands for: its text between the quotes, `""` undone. */
+export function quotedName(sql: string, token: Token): string {
+  const name = sql.slice(token.unicode ? token.start + 3 : token.start + 1, token.end - 1);
+  return name.includes('""') ? name.replace(/""/g, '"') : name;
+}
+
 function isDigit(c: number): boolean {
   return c >= ZERO && c <= NINE;
 }

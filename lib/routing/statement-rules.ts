@@ -11,14 +11,25 @@ export interface StatementClass {
   readonly target: 'replica' | 'primary';
   /** Short human-readable explanation, e.g. `read: SELECT` or `side-effect function: nextval()`. */
   readonly reason: string;
+  /**
+   * Set when the statement creates or depends on state that lives in one server session, which a
+   * call through a pool does not keep for the next call: a setting, a temporary table, a prepared
+   * statement, a transaction, a cursor or a notification channel. Such statements belong on one
+   * lease (`withConnection`, `transaction`), not on `manager.query`.
+   */
+  readonly sessionState?: SessionState;
 }
+
+/** The kinds of session state a statement may create or need (see {@link StatementClass.sessionState}). */
+export type SessionState = 'set' | 'temp-table' | 'prepare' | 'transaction' | 'cursor' | 'listen';
 
 // ---------------------------------------------------------------------------------------------
 // Answers. Fixed answers are frozen singletons, so that classifying a read allocates no result.
 // ---------------------------------------------------------------------------------------------
 
-function answer(target: StatementClass['target'], reason: string): StatementClass {
-  return Object.freeze({ target, reason });
+/** A frozen answer; `sessionState` only when the statement has one (no `undefined` key otherwise). */
+export function answer(target: StatementClass['target'], reason: string, sessionState?: SessionState): StatementClass {
+  return Object.freeze(sessionState === undefined ? { target, reason } : { target, reason, sessionState });
 }
 
 export const UNRECOGNISED = answer('primary', 'unrecognised statement');
@@ -33,7 +44,10 @@ export const AMBIGUOUS_BACKSLASH = answer(
   'ambiguous: backslash before a quote in a string literal (depends on standard_conforming_strings)',
 );
 export const SELECT_INTO = answer('primary', 'SELECT INTO creates a table');
+export const SELECT_INTO_TEMP = answer('primary', 'SELECT INTO creates a table', 'temp-table');
+export const CREATE_TEMP = answer('primary', 'DDL: CREATE TEMPORARY', 'temp-table');
 export const EXPLAIN_ANALYZE = answer('primary', 'EXPLAIN ANALYZE runs the statement');
+export const EXPLAIN_ANALYZE_READ = answer('replica', 'read: EXPLAIN ANALYZE');
 export const EXPLAIN_EXECUTE = answer('primary', 'EXPLAIN EXECUTE needs the session that prepared the statement');
 export const UNICODE_CALL = answer('primary', 'call of a function named with Unicode escapes');
 export const MULTIPLE_READS = answer('replica', 'read: several statements');
@@ -44,17 +58,38 @@ export const READ_HEADS = new Map<string, StatementClass>(
 
 /** First words that send a statement to the primary whatever follows. */
 const PRIMARY_HEADS = new Map<string, StatementClass>();
-function primaryHeads(category: string, words: string): void {
-  for (const word of words.split(' ')) PRIMARY_HEADS.set(word, answer('primary', `${category}: ${word.toUpperCase()}`));
+function primaryHeads(category: string, words: string, sessionState?: SessionState): void {
+  for (const word of words.split(' ')) {
+    PRIMARY_HEADS.set(word, answer('primary', `${category}: ${word.toUpperCase()}`, sessionState));
+  }
 }
 primaryHeads('write', 'insert update delete merge copy truncate');
 primaryHeads('DDL', 'create alter drop comment grant revoke security import reassign');
 primaryHeads('maintenance', 'reindex vacuum analyze analyse cluster refresh checkpoint');
-primaryHeads('transaction control', 'begin start commit end rollback abort savepoint release lock');
-primaryHeads('session state', 'set reset discard load');
-primaryHeads('notification', 'listen unlisten notify');
-primaryHeads('prepared statement or cursor', 'prepare execute deallocate declare fetch move close');
+primaryHeads('transaction control', 'begin start commit end rollback abort savepoint release lock', 'transaction');
+primaryHeads('session state', 'set reset', 'set');
+primaryHeads('session state', 'discard load');
+primaryHeads('notification', 'listen', 'listen');
+primaryHeads('notification', 'unlisten notify');
+primaryHeads('prepared statement or cursor', 'prepare execute deallocate', 'prepare');
+primaryHeads('prepared statement or cursor', 'declare fetch move close', 'cursor');
 primaryHeads('procedural code', 'do call');
+
+/** The answer for `CREATE`, which {@link createAnswer} refines by the words after it. */
+export const CREATE = PRIMARY_HEADS.get('create') as StatementClass;
+
+/**
+ * `CREATE [OR REPLACE] [GLOBAL | LOCAL] TEMP | TEMPORARY …` creates a session-local table, view or
+ * sequence; other CREATEs do not. `nextWord` reads the words after `CREATE` (undefined at the end).
+ */
+export function createAnswer(nextWord: () => string | undefined): StatementClass {
+  for (let i = 0; i < 4; i++) {
+    const word = nextWord();
+    if (word === 'temp' || word === 'temporary') return CREATE_TEMP;
+    if (word !== 'or' && word !== 'replace' && word !== 'global' && word !== 'local') break;
+  }
+  return CREATE;
+}
 
 /** The answer fixed by a statement's first word, or undefined when it starts a read to look into. */
 export function decidedByHead(word: string): StatementClass | undefined {
@@ -84,7 +119,8 @@ export const ROW_LOCKS = new Map<string, StatementClass>([
 
 /** Adds the statement's position to a primary answer when earlier statements were reads. */
 export function numbered(result: StatementClass, earlierStatements: number): StatementClass {
-  return earlierStatements === 0 ? result : answer(result.target, `statement ${earlierStatements + 1}: ${result.reason}`);
+  if (earlierStatements === 0) return result;
+  return answer(result.target, `statement ${earlierStatements + 1}: ${result.reason}`, result.sessionState);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -179,11 +215,15 @@ export const SIDE_EFFECT_PREFIXES: readonly string[] = Object.freeze([
 
 /** The primary answer for a call of `name` (lower-case), or undefined when it is harmless. */
 export function sideEffectCall(name: string): StatementClass | undefined {
+  if (name === 'set_config') return SET_CONFIG;
   if (SIDE_EFFECT_FUNCTIONS.has(name) || hasSideEffectPrefix(name)) {
     return answer('primary', `side-effect function: ${name}()`);
   }
   return undefined;
 }
+
+/** `set_config()` changes a setting of the session, like `SET`. */
+const SET_CONFIG = answer('primary', 'side-effect function: set_config()', 'set');
 
 /** {@link SIDE_EFFECT_PREFIXES} by the code of their first character, to try only a few per name. */
 const PREFIXES_BY_INITIAL: ReadonlyMap<number, readonly string[]> = (() => {

@@ -5,7 +5,8 @@
  * must not be able to fool it. No database needed.
  */
 import fc from 'fast-check';
-import { classifyStatement } from '../../lib/routing/classify';
+import { classifyStatement, type SessionState } from '../../lib/routing/classify';
+import { SESSION_STATE_ADVICE } from '../../lib/routing/session-state';
 
 type Row = [description: string, sql: string, target: 'replica' | 'primary', reason?: string];
 
@@ -33,6 +34,22 @@ const reads: Row[] = [
   ['EXPLAIN (ANALYZE 0)', 'EXPLAIN (ANALYZE 0, SETTINGS) SELECT 1', R],
   ['EXPLAIN of a write plans it without running it', 'EXPLAIN DELETE FROM t', R, 'read: EXPLAIN'],
   ['EXPLAIN of a parenthesized query', 'EXPLAIN (SELECT 1)', R],
+  ['EXPLAIN ANALYZE SELECT', 'EXPLAIN ANALYZE SELECT 1', R, 'read: EXPLAIN ANALYZE'],
+  ['EXPLAIN ANALYSE VERBOSE', 'explain analyse verbose select 1', R, 'read: EXPLAIN ANALYZE'],
+  ['EXPLAIN ANALYZE VERBOSE of a join', 'EXPLAIN ANALYZE VERBOSE SELECT * FROM a JOIN b ON a.id = b.a_id', R],
+  ['EXPLAIN (ANALYZE, BUFFERS)', 'EXPLAIN (ANALYZE, BUFFERS) SELECT 1', R],
+  ['EXPLAIN (ANALYZE)', 'EXPLAIN (ANALYZE) SELECT 1', R, 'read: EXPLAIN ANALYZE'],
+  ['EXPLAIN (ANALYZE true)', 'EXPLAIN (ANALYZE true, TIMING false) SELECT 1', R],
+  ['EXPLAIN (ANALYZE true, BUFFERS)', 'EXPLAIN (ANALYZE true, BUFFERS) SELECT * FROM t WHERE id = $1', R],
+  ['EXPLAIN (…, ANALYZE on)', 'EXPLAIN (FORMAT JSON, ANALYZE on) SELECT 1', R],
+  ['EXPLAIN (FORMAT JSON, ANALYZE)', 'EXPLAIN (FORMAT JSON, ANALYZE) SELECT * FROM t', R],
+  ['EXPLAIN (ANALYZE 1)', 'EXPLAIN (ANALYZE 1) SELECT 1', R],
+  ['EXPLAIN ("analyze")', 'EXPLAIN ("analyze") SELECT 1', R],
+  ['EXPLAIN (ANALYZE false, ANALYZE)', 'EXPLAIN (ANALYZE false, ANALYZE) SELECT 1', R],
+  ['EXPLAIN ANALYZE of a parenthesized query', 'EXPLAIN ANALYZE (SELECT 1)', R],
+  ['EXPLAIN ANALYZE WITH … SELECT', 'EXPLAIN ANALYZE WITH a AS (SELECT 1) SELECT * FROM a', R],
+  ['EXPLAIN ANALYZE VALUES', 'EXPLAIN ANALYZE VALUES (1)', R],
+  ['EXPLAIN ANALYZE TABLE', 'EXPLAIN ANALYZE TABLE t', R],
   ['WITH … SELECT', 'WITH a AS (SELECT 1) SELECT * FROM a', R, 'read: WITH'],
   [
     'WITH RECURSIVE',
@@ -185,15 +202,27 @@ const sideEffects: Row[] = [
 
 const explainAnalyze: Row[] = [
   ['EXPLAIN ANALYZE DELETE', 'EXPLAIN ANALYZE DELETE FROM t', P, 'EXPLAIN ANALYZE runs the statement'],
-  ['EXPLAIN ANALYZE SELECT', 'EXPLAIN ANALYZE SELECT 1', P],
-  ['EXPLAIN ANALYSE VERBOSE', 'explain analyse verbose select 1', P],
-  ['EXPLAIN (ANALYZE, BUFFERS)', 'EXPLAIN (ANALYZE, BUFFERS) SELECT 1', P],
-  ['EXPLAIN (ANALYZE)', 'EXPLAIN (ANALYZE) SELECT 1', P],
-  ['EXPLAIN (ANALYZE true)', 'EXPLAIN (ANALYZE true, TIMING false) SELECT 1', P],
-  ['EXPLAIN (…, ANALYZE on)', 'EXPLAIN (FORMAT JSON, ANALYZE on) SELECT 1', P],
-  ['EXPLAIN (ANALYZE 1)', 'EXPLAIN (ANALYZE 1) SELECT 1', P],
-  ['EXPLAIN ("analyze")', 'EXPLAIN ("analyze") SELECT 1', P],
-  ['EXPLAIN (ANALYZE false, ANALYZE)', 'EXPLAIN (ANALYZE false, ANALYZE) SELECT 1', P],
+  ['EXPLAIN ANALYZE INSERT', 'EXPLAIN ANALYZE INSERT INTO t VALUES (1)', P, 'EXPLAIN ANALYZE runs the statement'],
+  ['EXPLAIN ANALYZE UPDATE', 'explain analyse verbose update t set a = 1', P],
+  ['EXPLAIN (ANALYZE, BUFFERS) MERGE', 'EXPLAIN (ANALYZE, BUFFERS) MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE', P],
+  ['EXPLAIN ANALYZE CREATE TABLE AS', 'EXPLAIN ANALYZE CREATE TABLE t2 AS SELECT 1', P],
+  ['EXPLAIN ANALYZE EXECUTE', 'EXPLAIN ANALYZE EXECUTE q(1)', P],
+  ['EXPLAIN ANALYZE DECLARE', 'EXPLAIN ANALYZE DECLARE c CURSOR FOR SELECT 1', P],
+  [
+    'EXPLAIN ANALYZE of a write CTE',
+    'EXPLAIN (ANALYZE) WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d',
+    P,
+    'EXPLAIN ANALYZE runs the statement: data-modifying statement: DELETE',
+  ],
+  [
+    'EXPLAIN ANALYZE of a read with a side effect',
+    "EXPLAIN ANALYZE SELECT nextval('s')",
+    P,
+    'EXPLAIN ANALYZE runs the statement: side-effect function: nextval()',
+  ],
+  ['EXPLAIN ANALYZE of a locking read', 'EXPLAIN (ANALYZE true, BUFFERS) SELECT * FROM t FOR UPDATE', P],
+  ['EXPLAIN ANALYZE of SELECT INTO', 'EXPLAIN ANALYZE SELECT * INTO t2 FROM t', P],
+  ['EXPLAIN ANALYZE of a read with the hint', 'EXPLAIN ANALYZE SELECT 1 /* kcm:primary */', P],
   ['EXPLAIN EXECUTE', 'EXPLAIN EXECUTE q(1)', P, 'EXPLAIN EXECUTE needs the session that prepared the statement'],
   ['EXPLAIN with nothing to explain', 'EXPLAIN', P, 'unrecognised statement'],
   ['EXPLAIN with an unclosed option list', 'EXPLAIN (ANALYZE false', P],
@@ -296,6 +325,50 @@ describe('classifyStatement', () => {
     expect(Object.isFrozen(classifyStatement("SELECT 1; SELECT nextval('s')"))).toBe(true);
   });
 
+  it.each([
+    ['SET search_path = app', 'set'],
+    ['set local statement_timeout = 0', 'set'],
+    ['RESET ALL', 'set'],
+    ['CREATE TEMP TABLE x (a int)', 'temp-table'],
+    ['create temporary table x as select 1', 'temp-table'],
+    ['CREATE LOCAL TEMPORARY TABLE x (a int)', 'temp-table'],
+    ['CREATE GLOBAL TEMP VIEW v AS SELECT 1', 'temp-table'],
+    ['CREATE OR REPLACE TEMP VIEW v AS SELECT 1', 'temp-table'],
+    ['create temp sequence s', 'temp-table'],
+    ["SELECT set_config('search_path', 'app', false)", 'set'],
+    ['SELECT * INTO TEMP t2 FROM t', 'temp-table'],
+    ['SELECT * INTO LOCAL TEMPORARY t2 FROM t', 'temp-table'],
+    ['PREPARE q AS SELECT 1', 'prepare'],
+    ['EXECUTE q(1)', 'prepare'],
+    ['DEALLOCATE ALL', 'prepare'],
+    ['BEGIN', 'transaction'],
+    ['START TRANSACTION', 'transaction'],
+    ['COMMIT', 'transaction'],
+    ['SAVEPOINT a', 'transaction'],
+    ['LOCK TABLE t', 'transaction'],
+    ['DECLARE c CURSOR WITH HOLD FOR SELECT 1', 'cursor'],
+    ['FETCH 10 FROM c', 'cursor'],
+    ['LISTEN ch', 'listen'],
+    ['SELECT 1; SET x = 1', 'set'],
+    ['EXPLAIN ANALYZE SELECT * INTO TEMP t2 FROM t', 'temp-table'],
+  ])('tells the session state %j needs: %s', (sql, kind) => {
+    expect(classifyStatement(sql).sessionState).toBe(kind);
+  });
+
+  it.each([
+    'SELECT 1',
+    'CREATE TABLE temp (a int)',
+    'CREATE UNLOGGED TABLE t (a int)',
+    'SELECT * INTO t2 FROM t',
+    'INSERT INTO temp VALUES (1)',
+    'DISCARD ALL',
+    'NOTIFY ch',
+    'CREATE OR REPLACE VIEW temp AS SELECT 1',
+    "SELECT nextval('s')",
+  ])('has no session state for %j', (sql) => {
+    expect(classifyStatement(sql).sessionState).toBeUndefined();
+  });
+
   describe('properties', () => {
     const sqlish = fc.string({
       unit: fc.constantFrom(
@@ -325,10 +398,20 @@ describe('classifyStatement', () => {
       );
     });
 
+    it('EXPLAIN ANALYZE of a statement goes to a replica only when the statement itself does', () => {
+      fc.assert(
+        fc.property(sqlish, fc.constantFrom('EXPLAIN ANALYZE ', 'EXPLAIN (ANALYZE) ', 'EXPLAIN (FORMAT JSON, ANALYZE true) '), (sql, prefix) => {
+          if (classifyStatement(`${prefix}${sql}`).target === 'replica') expect(classifyStatement(sql).target).toBe('replica');
+        }),
+        { numRuns: 2000 },
+      );
+    });
+
     it('the hint appended to any text sends it to the primary', () => {
       fc.assert(
         fc.property(sqlish, (sql) => {
-          expect(classifyStatement(`${sql}/* kcm:primary */`).target).toBe('primary');
+          // The space keeps a trailing `/*` or `*` of the text from pairing with the hint's own.
+          expect(classifyStatement(`${sql} /* kcm:primary */`).target).toBe('primary');
         }),
         { numRuns: 2000 },
       );
@@ -361,5 +444,16 @@ describe('classifyStatement', () => {
         { numRuns: 1000 },
       );
     });
+  });
+});
+
+describe('SESSION_STATE_ADVICE', () => {
+  it('says what to do for every kind the classifier reports', () => {
+    const kinds = ['SET x = 1', 'CREATE TEMP TABLE t (a int)', 'PREPARE q AS SELECT 1', 'BEGIN', 'DECLARE c CURSOR FOR SELECT 1', 'LISTEN ch'].map(
+      (sql) => classifyStatement(sql).sessionState,
+    );
+    expect(new Set(kinds).size).toBe(6);
+    expect(Object.keys(SESSION_STATE_ADVICE).sort()).toEqual([...kinds].sort());
+    for (const kind of kinds) expect(SESSION_STATE_ADVICE[kind as SessionState]).toMatch(/withConnection|getConnection/);
   });
 });
