@@ -178,10 +178,12 @@ export class Pool<C, E extends PoolEntry<C>> extends PoolRecords<C, E> {
    * @throws ConnectionManagerError `E_NOT_CHECKED_OUT` when `entry` is not checked out from this pool.
    */
   release(entry: E): void {
-    const verdict = releaseVerdict<E>(this, entry, this.state === 'open');
-    if (verdict !== RELEASE) {
+    // The common case in one line (this pool's own record, checked out); everything else is
+    // judged by releaseVerdict, which never throws itself.
+    if (!(isOwnRecord<E>(this, entry) && entry.state === 'inUse')) {
+      const verdict = releaseVerdict<E>(this, entry, this.state === 'open');
       if (verdict === IGNORE) return;
-      throw verdict;
+      if (verdict !== RELEASE) throw verdict;
     }
     this.counters.released++;
     const now = this.clock.now();
