@@ -21,13 +21,14 @@ import { ReadYourWrites } from './routing/read-your-writes';
 import { Router } from './routing/router';
 import { createHealthMonitor, createReadKnex, createReplicas, replicaStats } from './routing/replicas';
 import { ReadRouting } from './routing/read-routing';
+import { StatementPolicy } from './routing/statement-policy';
 import { runOnEveryPool } from './manager/triggers';
 import type { PoolMaintenance } from './pool/maintenance';
 import { AdminEndpointHandle, adminNotConfigured, type AdminEndpoint } from './manager/admin-endpoint';
 
 export type { AdminEndpoint } from './manager/admin-endpoint';
 
-export type { ManagerPoolStats, ReplicaPoolStats } from './pool/stats';
+export type { ManagerPoolStats, ReplicaPoolStats, RoutingStats } from './pool/stats';
 
 /** Options of `getConnection()` and `withConnection()`. */
 export interface GetConnectionOptions extends AcquireOptions {
@@ -66,6 +67,8 @@ export class ConnectionManager {
   private readonly readYourWrites: ReadYourWrites;
   /** Decides where each lease and statement goes. */
   private readonly routing: ReadRouting;
+  /** The declared and learned write names, and the session-state warnings given. */
+  private readonly statements: StatementPolicy;
   private readonly clock: Clock;
   private readonly log: Logger;
   private closing: Promise<void> | undefined;
@@ -83,9 +86,10 @@ export class ConnectionManager {
     this.router = new Router(replicas, config.routing.strategy, this.log);
     this.readYourWrites = new ReadYourWrites(config.routing.readYourWritesMs, this.clock);
     this.health = replicas.length > 0 ? createHealthMonitor(this.router, config, this.clock, this.log) : undefined;
+    this.statements = new StatementPolicy(config.routing, this.log);
+    this.routing = new ReadRouting(this.primary.pool, this.router, this.readYourWrites, this.clock, config.pool, this.statements);
     // Without replicas, reads go to the primary's knex.
-    this.routing = new ReadRouting(this.primary.pool, this.router, this.readYourWrites, this.clock, config.pool);
-    this.readKnex = replicas.length === 0 ? this.knex : createReadKnex(config, this.knex, () => this.routing.leaseDefaultRead());
+    this.readKnex = replicas.length === 0 ? this.knex : createReadKnex(config, this.knex, this.routing);
     if (config.admin) {
       const observed = [{ name: 'primary', pool: this.primary.pool }, ...replicas.map((r) => ({ name: r.name, pool: r.handle.pool }))];
       this.adminEndpoint = new AdminEndpointHandle(this, config.admin, observed, this.log);
@@ -199,7 +203,10 @@ export class ConnectionManager {
   /** A consistent snapshot of the primary's pool, plus each replica's when replicas are configured. */
   getPoolStats(): ManagerPoolStats {
     const stats: ManagerPoolStats = this.primary.pool.stats();
-    if (this.router.replicas.length > 0) stats.replicas = replicaStats(this.router.replicas);
+    if (this.router.replicas.length > 0) {
+      stats.replicas = replicaStats(this.router.replicas);
+      stats.routing = this.statements.stats();
+    }
     return stats;
   }
 
