@@ -7,7 +7,11 @@ import { SESSION_STATE_ADVICE } from '../../lib/routing/session-state';
 import { StatementPolicy } from '../../lib/routing/statement-policy';
 import { capturingLogger } from '../helpers/silent-logger';
 
-const NO_NAMES = { primaryFunctions: [], primaryRelations: [], learnFromReadOnlyErrors: true };
+const NO_NAMES: { primaryFunctions: string[]; primaryRelations: string[]; learnFromReadOnlyErrors: boolean } = {
+  primaryFunctions: [],
+  primaryRelations: [],
+  learnFromReadOnlyErrors: true,
+};
 
 function policyWith(routing: Partial<typeof NO_NAMES> = {}) {
   const { logger, lines } = capturingLogger('debug');
