@@ -8,6 +8,7 @@
  */
 import { AsyncResource } from 'node:async_hooks';
 import { closeConnectionInstance, getConnectionInstance, type ConnectionManager, type RoutingOptions } from '../../lib';
+import { PoolMetrics, ROUTING_LEARNED, ROUTING_REFUSALS } from '../../lib/admin/metrics';
 import { withAdminClient } from '../helpers/database';
 import { until } from '../helpers/poll';
 import { startReplicaClusterWith, type ReplicaCluster } from '../helpers/replica-cluster';
@@ -94,6 +95,10 @@ describe('learning write functions from the standby\'s refusals', () => {
     expect(seen(manager)).toEqual({ replicaAcquired: before.replicaAcquired + 1, refusals: 1, functions: ['rl_tick'], relations: [] });
     expect(await ticks('query')).toBe(4);
     expect(warnings()).toHaveLength(1);
+    const metrics = await new PoolMetrics(() => manager.getPoolStats()).scrape();
+    expect(metrics).toContain(`${ROUTING_LEARNED}{kind="function"} 1`);
+    expect(metrics).toContain(`${ROUTING_LEARNED}{kind="relation"} 0`);
+    expect(metrics).toContain(`${ROUTING_REFUSALS} 1`);
 
     // A read-only refusal says the statement writes, not that the standby is unwell: plain reads still go there.
     expect(manager.getPoolStats().replicas?.replica.healthy).toBe(true);
