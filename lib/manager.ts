@@ -34,7 +34,9 @@ export type { ManagerPoolStats, ReplicaPoolStats, RoutingStats } from './pool/st
 export interface GetConnectionOptions extends AcquireOptions {
   /**
    * `'read'` leases from a healthy replica (the primary when none is, or right after a write in
-   * the same async context); `'write'` or no intent leases from the primary.
+   * the same async context); `'write'` or no intent leases from the primary. Statements on a read
+   * lease are not classified nor retried: a failure on the replica (`25006` for a write included)
+   * reaches the caller, who chose the replica.
    */
   intent?: 'read' | 'write';
 }
@@ -53,9 +55,10 @@ export class ConnectionManager {
   /** A knex instance whose pool is the primary's: every query checks a connection out and back in here. */
   readonly knex: Knex;
   /**
-   * A knex instance for reads: each query runs on a healthy replica (the primary when none is, or
-   * right after a write in the same async context). Its transactions run on the primary. Without
-   * replicas it reads from the primary.
+   * A knex instance for reads: each query leases from a healthy replica (the primary when none is,
+   * or right after a write in the same async context) and is classified like `query()`'s: reads run
+   * there (retried once on the primary after a replica fault), anything else on the primary. Its
+   * transactions run on the primary. Without replicas it is `knex`.
    */
   readonly readKnex: Knex;
   /** The validated configuration this manager was created from. */
@@ -160,9 +163,12 @@ export class ConnectionManager {
 
   /**
    * Runs one statement where it belongs: plain reads on a replica (see docs/routing.md for the
-   * rules), everything else on the primary. A read that fails on a replica because of the replica
-   * (connection lost, server shutting down, read-only error) is retried once on the primary.
-   * Without replicas every statement runs on the primary.
+   * rules and `routing.primaryFunctions`), everything else on the primary. A read that fails on a
+   * replica because of the replica (connection lost, server shutting down, read-only error) is
+   * retried once on the primary within what is left of the deadline; a read-only error also teaches
+   * the function it called (`routing.learnFromReadOnlyErrors`). Without replicas every statement runs
+   * on the primary. Statements with session state (`SET`, `CREATE TEMP TABLE`, …) log a warning once
+   * per kind: the next call may run on another connection.
    */
   async query<R extends Row = Row>(sql: string, bindings?: readonly unknown[], options?: AcquireOptions): Promise<QueryResult<R>> {
     validateQueryArguments(sql, bindings);
@@ -200,7 +206,10 @@ export class ConnectionManager {
     }
   }
 
-  /** A consistent snapshot of the primary's pool, plus each replica's when replicas are configured. */
+  /**
+   * A consistent snapshot of the primary's pool, plus, when replicas are configured, each replica's
+   * and `routing` (learned write names, read-only refusals, session-state warnings given).
+   */
   getPoolStats(): ManagerPoolStats {
     const stats: ManagerPoolStats = this.primary.pool.stats();
     if (this.router.replicas.length > 0) {
