@@ -87,6 +87,6 @@ export class StatementPolicy {
   private warnSessionState(kind: SessionState): void {
     if (this.warned.has(kind)) return;
     this.warned.add(kind);
-    this.log.warn(`manager.query: ${SESSION_STATE_ADVICE[kind]}`, { sessionState: kind });
+    this.log.warn(`Session state (${kind}): ${SESSION_STATE_ADVICE[kind]}`, { sessionState: kind });
   }
 }
