@@ -6,7 +6,7 @@ export { getConnectionInstance, closeConnectionInstance } from './instance';
 export { ConnectionManager, type AdminEndpoint, type GetConnectionOptions, type ManagerPoolStats, type ReplicaPoolStats } from './manager';
 export { classifyStatement, type StatementClass } from './routing/classify';
 export type { PooledConnection, Row } from './driver/pooled-connection';
-export type { PoolStats, PoolCounters, WaitStats, ConnectionStats } from './pool/stats';
+export type { PoolStats, PoolCounters, WaitStats, ConnectionStats, RoutingStats, LearnedWritesStats } from './pool/stats';
 export { ConnectionManagerError, isConnectionManagerError, type ErrorCode } from './errors';
 export {
   resolveOptions,

@@ -21,19 +21,22 @@ import { ReadYourWrites } from './routing/read-your-writes';
 import { Router } from './routing/router';
 import { createHealthMonitor, createReadKnex, createReplicas, replicaStats } from './routing/replicas';
 import { ReadRouting } from './routing/read-routing';
+import { StatementPolicy } from './routing/statement-policy';
 import { runOnEveryPool } from './manager/triggers';
 import type { PoolMaintenance } from './pool/maintenance';
 import { AdminEndpointHandle, adminNotConfigured, type AdminEndpoint } from './manager/admin-endpoint';
 
 export type { AdminEndpoint } from './manager/admin-endpoint';
 
-export type { ManagerPoolStats, ReplicaPoolStats } from './pool/stats';
+export type { ManagerPoolStats, ReplicaPoolStats, RoutingStats } from './pool/stats';
 
 /** Options of `getConnection()` and `withConnection()`. */
 export interface GetConnectionOptions extends AcquireOptions {
   /**
    * `'read'` leases from a healthy replica (the primary when none is, or right after a write in
-   * the same async context); `'write'` or no intent leases from the primary.
+   * the same async context); `'write'` or no intent leases from the primary. Statements on a read
+   * lease are not classified nor retried: a failure on the replica (`25006` for a write included)
+   * reaches the caller, who chose the replica.
    */
   intent?: 'read' | 'write';
 }
@@ -52,9 +55,10 @@ export class ConnectionManager {
   /** A knex instance whose pool is the primary's: every query checks a connection out and back in here. */
   readonly knex: Knex;
   /**
-   * A knex instance for reads: each query runs on a healthy replica (the primary when none is, or
-   * right after a write in the same async context). Its transactions run on the primary. Without
-   * replicas it reads from the primary.
+   * A knex instance for reads: each query leases from a healthy replica (the primary when none is,
+   * or right after a write in the same async context) and is classified like `query()`'s: reads run
+   * there (retried once on the primary after a replica fault), anything else on the primary. Its
+   * transactions run on the primary. Without replicas it is `knex`.
    */
   readonly readKnex: Knex;
   /** The validated configuration this manager was created from. */
@@ -66,6 +70,8 @@ export class ConnectionManager {
   private readonly readYourWrites: ReadYourWrites;
   /** Decides where each lease and statement goes. */
   private readonly routing: ReadRouting;
+  /** The declared and learned write names, and the session-state warnings given. */
+  private readonly statements: StatementPolicy;
   private readonly clock: Clock;
   private readonly log: Logger;
   private closing: Promise<void> | undefined;
@@ -83,9 +89,10 @@ export class ConnectionManager {
     this.router = new Router(replicas, config.routing.strategy, this.log);
     this.readYourWrites = new ReadYourWrites(config.routing.readYourWritesMs, this.clock);
     this.health = replicas.length > 0 ? createHealthMonitor(this.router, config, this.clock, this.log) : undefined;
+    this.statements = new StatementPolicy(config.routing, this.log);
+    this.routing = new ReadRouting(this.primary.pool, this.router, this.readYourWrites, this.clock, config.pool, this.statements);
     // Without replicas, reads go to the primary's knex.
-    this.routing = new ReadRouting(this.primary.pool, this.router, this.readYourWrites, this.clock, config.pool);
-    this.readKnex = replicas.length === 0 ? this.knex : createReadKnex(config, this.knex, () => this.routing.leaseDefaultRead());
+    this.readKnex = replicas.length === 0 ? this.knex : createReadKnex(config, this.knex, this.routing);
     if (config.admin) {
       const observed = [{ name: 'primary', pool: this.primary.pool }, ...replicas.map((r) => ({ name: r.name, pool: r.handle.pool }))];
       this.adminEndpoint = new AdminEndpointHandle(this, config.admin, observed, this.log);
@@ -156,9 +163,12 @@ export class ConnectionManager {
 
   /**
    * Runs one statement where it belongs: plain reads on a replica (see docs/routing.md for the
-   * rules), everything else on the primary. A read that fails on a replica because of the replica
-   * (connection lost, server shutting down, read-only error) is retried once on the primary.
-   * Without replicas every statement runs on the primary.
+   * rules and `routing.primaryFunctions`), everything else on the primary. A read that fails on a
+   * replica because of the replica (connection lost, server shutting down, read-only error) is
+   * retried once on the primary within what is left of the deadline; a read-only error also teaches
+   * the function it called (`routing.learnFromReadOnlyErrors`). Without replicas every statement runs
+   * on the primary. Statements with session state (`SET`, `CREATE TEMP TABLE`, …) log a warning once
+   * per kind: the next call may run on another connection.
    */
   async query<R extends Row = Row>(sql: string, bindings?: readonly unknown[], options?: AcquireOptions): Promise<QueryResult<R>> {
     validateQueryArguments(sql, bindings);
@@ -196,10 +206,16 @@ export class ConnectionManager {
     }
   }
 
-  /** A consistent snapshot of the primary's pool, plus each replica's when replicas are configured. */
+  /**
+   * A consistent snapshot of the primary's pool, plus, when replicas are configured, each replica's
+   * and `routing` (learned write names, read-only refusals, session-state warnings given).
+   */
   getPoolStats(): ManagerPoolStats {
     const stats: ManagerPoolStats = this.primary.pool.stats();
-    if (this.router.replicas.length > 0) stats.replicas = replicaStats(this.router.replicas);
+    if (this.router.replicas.length > 0) {
+      stats.replicas = replicaStats(this.router.replicas);
+      stats.routing = this.statements.stats();
+    }
     return stats;
   }
 

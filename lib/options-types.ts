@@ -70,6 +70,19 @@ export interface RoutingOptions {
   readYourWritesMs?: number;
   /** How often each replica's health and lag are checked. Default 1000. */
   healthCheckIntervalMs?: number;
+  /**
+   * Functions that write although a call of them reads like a read: a statement calling one runs on
+   * the primary. `name` (any schema) or `schema.name`, unquoted parts folded to lower case, quoted
+   * parts as written (`'"MyFunc"'`). Default `[]`. See docs/routing.md.
+   */
+  primaryFunctions?: string[];
+  /** Tables and views whose reading writes (a view over a writing function); same forms. Default `[]`. */
+  primaryRelations?: string[];
+  /**
+   * Remember the functions (or relations) of a statement a replica refused with `25006`, so the next
+   * one runs on the primary without the refused round trip. Default true.
+   */
+  learnFromReadOnlyErrors?: boolean;
 }
 
 /**

@@ -23,6 +23,7 @@ import { exposureError } from './net';
 import { invalidConfig } from './errors';
 import { resolveConnection } from './options-connection';
 import { checkNumber, describe, isPlainObject, rejectUnknownKeys, type NumberRule } from './options-rules';
+import { compileRoutingRules } from './routing/write-list';
 
 export { configFromEnvironment, ENVIRONMENT_VARIABLES } from './options-env';
 
@@ -69,6 +70,9 @@ export const DEFAULT_ROUTING_OPTIONS: Readonly<Required<RoutingOptions>> = Objec
   maxReplicaLagMs: 10_000,
   readYourWritesMs: 1_000,
   healthCheckIntervalMs: 1_000,
+  primaryFunctions: [],
+  primaryRelations: [],
+  learnFromReadOnlyErrors: true,
 });
 
 const TOP_LEVEL_KEYS = ['connection', 'pool', 'retry', 'logger', 'knex', 'replicas', 'routing', 'admin'] as const;
@@ -221,11 +225,14 @@ function resolveReplicas(value: unknown): Array<Required<ReplicaConfig>> {
   });
 }
 
+const ROUTING_KEYS = ['strategy', 'maxReplicaLagMs', 'readYourWritesMs', 'healthCheckIntervalMs', 'primaryFunctions', 'primaryRelations', 'learnFromReadOnlyErrors'];
+
 function resolveRouting(value: unknown): Required<RoutingOptions> {
-  if (value === undefined) return { ...DEFAULT_ROUTING_OPTIONS };
-  if (!isPlainObject(value)) throw invalidConfig('routing', `expected an object, got ${describe(value)}`, 'Pass routing: { strategy?, maxReplicaLagMs?, readYourWritesMs?, healthCheckIntervalMs? }.');
-  rejectUnknownKeys('routing', value, ['strategy', 'maxReplicaLagMs', 'readYourWritesMs', 'healthCheckIntervalMs']);
-  const out: Required<RoutingOptions> = { ...DEFAULT_ROUTING_OPTIONS };
+  // Fresh arrays: the frozen defaults' are shared, and a caller's may change after the check.
+  if (value === undefined) return { ...DEFAULT_ROUTING_OPTIONS, primaryFunctions: [], primaryRelations: [] };
+  if (!isPlainObject(value)) throw invalidConfig('routing', `expected an object, got ${describe(value)}`, `Pass routing: { ${ROUTING_KEYS.map((k) => `${k}?`).join(', ')} }.`);
+  rejectUnknownKeys('routing', value, ROUTING_KEYS);
+  const out: Required<RoutingOptions> = { ...DEFAULT_ROUTING_OPTIONS, primaryFunctions: [], primaryRelations: [] };
   if (value.strategy !== undefined) {
     if (typeof value.strategy !== 'string' || !(STRATEGIES as readonly string[]).includes(value.strategy)) {
       throw invalidConfig('routing.strategy', `expected one of ${STRATEGIES.join(', ')}, got ${describe(value.strategy)}`, 'Set routing.strategy to "round-robin", "least-busy" or "random".');
@@ -235,6 +242,16 @@ function resolveRouting(value: unknown): Required<RoutingOptions> {
   if (value.maxReplicaLagMs !== undefined) out.maxReplicaLagMs = checkNumber('routing.maxReplicaLagMs', value.maxReplicaLagMs, ms(0, true));
   if (value.readYourWritesMs !== undefined) out.readYourWritesMs = checkNumber('routing.readYourWritesMs', value.readYourWritesMs, ms(0, true));
   if (value.healthCheckIntervalMs !== undefined) out.healthCheckIntervalMs = checkNumber('routing.healthCheckIntervalMs', value.healthCheckIntervalMs, ms(10));
+  // Compiled here only to refuse a bad name up front (E_INVALID_CONFIG naming the entry); the manager compiles its own.
+  compileRoutingRules({ primaryFunctions: value.primaryFunctions as readonly string[] | undefined, primaryRelations: value.primaryRelations as readonly string[] | undefined });
+  if (value.primaryFunctions !== undefined) out.primaryFunctions = [...(value.primaryFunctions as string[])];
+  if (value.primaryRelations !== undefined) out.primaryRelations = [...(value.primaryRelations as string[])];
+  if (value.learnFromReadOnlyErrors !== undefined) {
+    if (typeof value.learnFromReadOnlyErrors !== 'boolean') {
+      throw invalidConfig('routing.learnFromReadOnlyErrors', `expected a boolean, got ${describe(value.learnFromReadOnlyErrors)}`, 'Set routing.learnFromReadOnlyErrors to true or false.');
+    }
+    out.learnFromReadOnlyErrors = value.learnFromReadOnlyErrors;
+  }
   return out;
 }
 

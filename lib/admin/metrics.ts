@@ -45,6 +45,8 @@ export const AGE_HISTOGRAM = 'kcm_pool_connection_age_seconds';
 export const REPLICA_HEALTHY = 'kcm_replica_healthy';
 export const REPLICA_LAG = 'kcm_replica_lag_seconds';
 export const REPLICA_HEALTH_CHANGES = 'kcm_replica_health_changes_total';
+export const ROUTING_LEARNED = 'kcm_routing_learned_names';
+export const ROUTING_REFUSALS = 'kcm_routing_read_only_refusals_total';
 
 /** Seconds; from a hand-out straight after a release to a caller stuck behind a full pool. */
 const WAIT_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -121,6 +123,30 @@ export class PoolMetrics {
       collect() {
         this.reset();
         for (const [pool, r] of replicas()) this.inc({ pool }, r.healthChanges);
+      },
+    });
+    const routing = () => this.current().routing;
+    new Gauge({
+      name: ROUTING_LEARNED,
+      help: 'Write functions and relations learned from replicas\' read-only (25006) refusals, by kind (with replicas only).',
+      labelNames: ['kind'],
+      registers,
+      collect() {
+        this.reset();
+        const learned = routing()?.learned;
+        if (!learned) return;
+        this.set({ kind: 'function' }, learned.functions.length);
+        this.set({ kind: 'relation' }, learned.relations.length);
+      },
+    });
+    new Counter({
+      name: ROUTING_REFUSALS,
+      help: 'Statements a replica refused with 25006 (read-only), each then run on the primary (with replicas only).',
+      registers,
+      collect() {
+        this.reset();
+        const refusals = routing()?.readOnlyRefusals;
+        if (refusals !== undefined) this.inc(refusals);
       },
     });
     this.waitHistogram = new Histogram({

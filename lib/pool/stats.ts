@@ -145,7 +145,33 @@ export interface ReplicaPoolStats extends PoolStats {
   unhealthyReason?: string;
 }
 
+/** Write names learned from replicas' `25006` refusals (`LearnedWrites.snapshot()`). */
+export interface LearnedWritesStats {
+  /** Learned function names, oldest first. */
+  readonly functions: readonly string[];
+  /** Learned relation names, oldest first. */
+  readonly relations: readonly string[];
+  /** Most names kept (functions and relations together). */
+  readonly capacity: number;
+  /** Names not learned because the store was full. */
+  readonly ignored: number;
+}
+
+/** What the manager knows about statements beyond their text (see docs/routing.md). */
+export interface RoutingStats {
+  /** Whether names are learned from `25006` refusals (`routing.learnFromReadOnlyErrors`). */
+  learning: boolean;
+  /** The learned names (empty while learning is off). */
+  learned: LearnedWritesStats;
+  /** Statements a replica refused with `25006` (read-only), each then run on the primary. */
+  readOnlyRefusals: number;
+  /** Session-state kinds (`set`, `temp-table`, …) warned about so far, each once per manager. */
+  sessionStateWarnings: string[];
+}
+
 /** The primary's pool statistics (top level) plus, with replicas configured, each replica's. */
 export interface ManagerPoolStats extends PoolStats {
   replicas?: Record<string, ReplicaPoolStats>;
+  /** With replicas configured: the declared and learned write names at work, and the refusals seen. */
+  routing?: RoutingStats;
 }

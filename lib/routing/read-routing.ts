@@ -12,10 +12,10 @@ import type { Clock } from '../pool/clock';
 import { AcquireDeadline } from '../pool/deadline';
 import type { Pool } from '../pool/pool';
 import type { PgPooledConnection, Row } from '../driver/pooled-connection';
-import { classifyStatement } from './classify';
 import type { ReadYourWrites } from './read-your-writes';
 import { isReadOnlyViolation, isReplicaFault } from './replica-faults';
 import type { Router } from './router';
+import type { RefusedVia, StatementPolicy } from './statement-policy';
 
 type PgEntryPool = Pool<PgClient, PgPooledConnection>;
 
@@ -26,7 +26,11 @@ export class ReadRouting {
     private readonly readYourWrites: ReadYourWrites,
     private readonly clock: Clock,
     private readonly pool: Pick<ResolvedPoolOptions, 'acquireTimeoutMs' | 'createTimeoutMs'>,
+    private readonly policy: StatementPolicy,
   ) {}
+
+  /** The deadline of each `readKnex` lease, by record, for a retry on the primary (with the lease count it was fixed for). */
+  private readonly readKnexDeadlines = new WeakMap<PgPooledConnection, { deadline: AcquireDeadline; lease: number }>();
 
   /** A lease for checked `getConnection()` options: a replica for `intent: 'read'`, else the primary. */
   lease(options: CheckedCallOptions): Promise<PgPooledConnection> {
@@ -38,8 +42,35 @@ export class ReadRouting {
   }
 
   /** A lease for a read with the default timeout (what `readKnex` queries take). */
-  leaseDefaultRead(): Promise<PgPooledConnection> {
-    return this.leaseForRead(this.start({}));
+  async leaseDefaultRead(): Promise<PgPooledConnection> {
+    const deadline = this.start({});
+    const entry = await this.leaseForRead(deadline);
+    if (entry.owner !== this.primary) this.readKnexDeadlines.set(entry, { deadline, lease: entry.leases });
+    return entry;
+  }
+
+  /**
+   * Runs one `readKnex` statement, already leased as `entry`, through `run`. knex leases before it
+   * shows the statement, so the classification comes second: on a replica's connection, a statement
+   * classified for the primary (a write, or a declared or learned write name) runs on a primary
+   * connection instead, and a read the replica fails for the replica's reasons (`25006` included)
+   * runs again on the primary; both within what is left of the lease's deadline.
+   */
+  async runReadKnexStatement<T>(entry: PgPooledConnection, sql: string, run: (raw: PgClient) => Promise<T>): Promise<T> {
+    const pool = entry.owner as PgEntryPool;
+    if (pool === this.primary) return run(entry.raw as PgClient);
+    const fixed = this.readKnexDeadlines.get(entry);
+    const deadline = fixed !== undefined && fixed.lease === entry.leases ? fixed.deadline : this.start({});
+    if (this.policy.classify(sql, false).target === 'primary') {
+      this.readYourWrites.noteWrite();
+    } else {
+      try {
+        return await run(entry.raw as PgClient);
+      } catch (error) {
+        if (!this.isRetried(error, sql, pool, 'readKnex')) throw error;
+      }
+    }
+    return this.onPrimary(deadline, (primaryEntry) => run(primaryEntry.raw as PgClient));
   }
 
   /**
@@ -77,40 +108,47 @@ export class ReadRouting {
    */
   async query<R extends Row>(sql: string, bindings: readonly unknown[] | undefined, options: CheckedCallOptions): Promise<QueryResult<R>> {
     const deadline = this.start(options);
-    if (this.router.replicas.length > 0) {
-      const target = classifyStatement(sql).target;
-      if (target === 'replica') {
-        const entry = await this.leaseForRead(deadline);
-        const pool = entry.owner as PgEntryPool;
-        if (pool !== this.primary) {
-          try {
-            return await entry.query<R>(sql, bindings);
-          } catch (error) {
-            if (!isReplicaFault(error)) throw error;
-            // A read-only error (25006) says the statement writes (a function the classifier does
-            // not know), not that the replica is unwell: it stays in rotation.
-            const replica = isReadOnlyViolation(error) ? undefined : this.router.replicas.find((r) => r.handle.pool === pool);
-            if (replica) this.router.markUnhealthy(replica, `a read failed: ${error instanceof Error ? error.message : String(error)}`);
-          } finally {
-            if (entry.state === 'inUse') pool.release(entry);
-          }
-          return this.runOnPrimary<R>(sql, bindings, deadline);
-        }
-        try {
-          return await entry.query<R>(sql, bindings);
-        } finally {
-          if (entry.state === 'inUse') pool.release(entry);
-        }
+    if (this.router.replicas.length === 0) {
+      this.policy.checkSessionState(sql);
+    } else if (this.policy.classify(sql, true).target === 'replica') {
+      const entry = await this.leaseForRead(deadline);
+      const pool = entry.owner as PgEntryPool;
+      try {
+        return await entry.query<R>(sql, bindings);
+      } catch (error) {
+        if (pool === this.primary || !this.isRetried(error, sql, pool, 'manager.query')) throw error;
+      } finally {
+        if (entry.state === 'inUse') pool.release(entry);
       }
+    } else {
       this.readYourWrites.noteWrite();
     }
-    return this.runOnPrimary<R>(sql, bindings, deadline);
+    return this.onPrimary(deadline, (entry) => entry.query<R>(sql, bindings));
   }
 
-  private async runOnPrimary<R extends Row>(sql: string, bindings: readonly unknown[] | undefined, deadline: AcquireDeadline): Promise<QueryResult<R>> {
+  /**
+   * Whether a read that failed on the replica `pool` runs again on the primary: yes for the
+   * replica's faults. A read-only error (25006) says the statement writes (a function the
+   * classifier does not know), not that the replica is unwell: it stays in rotation, the refusal
+   * is learned from, and the write it makes on the primary counts for read-your-writes.
+   */
+  private isRetried(error: unknown, sql: string, pool: PgEntryPool, via: RefusedVia): boolean {
+    if (!isReplicaFault(error)) return false;
+    if (isReadOnlyViolation(error)) {
+      this.policy.refused(sql, via);
+      this.readYourWrites.noteWrite();
+      return true;
+    }
+    const replica = this.router.replicas.find((r) => r.handle.pool === pool);
+    if (replica) this.router.markUnhealthy(replica, `a read failed: ${error instanceof Error ? error.message : String(error)}`);
+    return true;
+  }
+
+  /** Runs `work` on a primary connection leased within `deadline`, and gives it back. */
+  private async onPrimary<T>(deadline: AcquireDeadline, work: (entry: PgPooledConnection) => Promise<T>): Promise<T> {
     const entry = await this.primary.acquire(deadline);
     try {
-      return await entry.query<R>(sql, bindings);
+      return await work(entry);
     } finally {
       if (entry.state === 'inUse') this.primary.release(entry);
     }

@@ -8,7 +8,8 @@ import type { ResolvedConfig } from '../options';
 import type { Clock } from '../pool/clock';
 import { createKnex, LeasingPoolAdapter } from '../driver/knex-adapter';
 import { createPgPool, driverSettings, type ConnectorFactory } from '../driver/pg-pool';
-import type { PgPooledConnection } from '../driver/pooled-connection';
+import type { Client as PgClient } from 'pg';
+import { ENTRY, type PgPooledConnection, type TaggedClient } from '../driver/pooled-connection';
 import { ReplicaHealthMonitor } from './health';
 import type { ReplicaState, Router } from './router';
 import type { PoolStats } from '../pool/stats';
@@ -27,13 +28,32 @@ export function createReplicas(config: ResolvedConfig, clock: Clock, log: Logger
   }));
 }
 
+/** How `readKnex` leases and where it runs each statement (`ReadRouting`). */
+export interface ReadKnexRouting {
+  leaseDefaultRead(): Promise<PgPooledConnection>;
+  runReadKnexStatement<T>(entry: PgPooledConnection, sql: string, run: (raw: PgClient) => Promise<T>): Promise<T>;
+}
+
+/** The part of knex's dialect client that runs one statement on a driver connection. */
+interface StatementRunner {
+  _query(connection: PgClient, query: { sql?: unknown }): Promise<unknown>;
+}
+
 /**
- * A knex instance whose queries lease through `leaseForRead`; its transactions (which may write)
- * run on `primaryKnex`.
+ * A knex instance whose queries lease through `routing`; its transactions (which may write) run on
+ * `primaryKnex`. knex shows the statement only once it holds a connection, so each statement is
+ * handed to `routing` with the connection leased for it, to run there or on the primary.
  */
-export function createReadKnex(config: ResolvedConfig, primaryKnex: Knex, leaseForRead: () => Promise<PgPooledConnection>): Knex {
-  const adapter = new LeasingPoolAdapter(leaseForRead, () => undefined, () => 0);
+export function createReadKnex(config: ResolvedConfig, primaryKnex: Knex, routing: ReadKnexRouting): Knex {
+  const adapter = new LeasingPoolAdapter(() => routing.leaseDefaultRead(), () => undefined, () => 0);
   const readKnex = createKnex(adapter, driverSettings(config.connection, config), config.knex);
+  const client = readKnex.client as unknown as StatementRunner;
+  const runStatement = client._query.bind(client);
+  client._query = (connection, query) => {
+    const entry = (connection as TaggedClient)[ENTRY];
+    if (entry === undefined || typeof query?.sql !== 'string') return runStatement(connection, query);
+    return routing.runReadKnexStatement(entry, query.sql, (raw) => runStatement(raw, query));
+  };
   Object.defineProperty(readKnex, 'transaction', {
     value: (...args: Parameters<Knex['transaction']>) => primaryKnex.transaction(...args),
     configurable: true,

@@ -18,14 +18,14 @@
  * this git commit instead of the working tree), BENCH_STRICT=1 (exit 1 when a target fails).
  */
 import { fork } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { buildForChildren, ROOT, type Build } from './build';
 import type { ChildMessage, CoreResult, Job, JobResult, ThroughputResult } from './common';
 import { BURST_CONTESTANTS, COLD_CONTESTANTS, CORE_CONTESTANTS, DB_CONTESTANTS, LABELS, median } from './common';
-import { charts, markdown, summarise, type RunRecord, type RunInfo, type Settings } from './report';
+import { carriedSections, charts, markdown, summarise, type RunRecord, type RunInfo, type Settings } from './report';
 import { summariseProfile, type CpuProfile } from './profile-summary';
 import { startPostgres, type TestPostgres } from '../test-db';
 
@@ -261,7 +261,10 @@ async function runBenchmarks(mode: 'full' | 'smoke', build: Build, url: string):
   writeFileSync(path.join(outDir, svgNames.throughput), throughputSvg);
   writeFileSync(path.join(outDir, svgNames.scaling), scalingSvg);
   const reportPath = path.join(outDir, 'benchmarks.md');
-  writeFileSync(reportPath, markdown(summary, settings, info, svgNames));
+  // Sections other scripts measured are kept from the committed report, whichever directory this one goes to.
+  const committed = path.join(ROOT, 'docs', 'benchmarks.md');
+  const previous = existsSync(committed) ? readFileSync(committed, 'utf8') : undefined;
+  writeFileSync(reportPath, markdown(summary, settings, info, svgNames) + carriedSections(previous));
   // The raw per-child results, for anyone who wants to look closer (not committed).
   const rawDir = mode === 'smoke' ? outDir : path.join(ROOT, '.tmp');
   mkdirSync(rawDir, { recursive: true });

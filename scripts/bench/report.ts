@@ -341,7 +341,29 @@ export function charts(summary: Summary, settings: Settings): Charts {
   return { throughputSvg, scalingSvg };
 }
 
-/** The whole of docs/benchmarks.md. */
+/**
+ * Sections of docs/benchmarks.md that other scripts measure (written by hand from their output):
+ * the report does not produce them, so it carries them over from the file it replaces.
+ */
+export const CARRIED_SECTIONS: readonly string[] = ['## Statement classification'];
+
+/**
+ * The {@link CARRIED_SECTIONS} found in `previous` (the report being replaced), each up to the next
+ * `## ` heading or the end, for appending to a new report; '' when there are none.
+ */
+export function carriedSections(previous: string | undefined): string {
+  if (previous === undefined) return '';
+  const found: string[] = [];
+  for (const heading of CARRIED_SECTIONS) {
+    const start = previous.indexOf(`\n${heading}\n`);
+    if (start < 0) continue;
+    const next = previous.indexOf('\n## ', start + heading.length + 2);
+    found.push(previous.slice(start + 1, next < 0 ? undefined : next).trimEnd());
+  }
+  return found.length === 0 ? '' : `\n${found.join('\n\n')}\n`;
+}
+
+/** The whole of docs/benchmarks.md (without the carried sections: see {@link carriedSections}). */
 export function markdown(summary: Summary, settings: Settings, info: RunInfo, svgNames: { throughput: string; scaling: string }): string {
   const out: string[] = [];
   out.push('# Benchmarks');

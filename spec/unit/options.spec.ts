@@ -57,6 +57,13 @@ describe('invalid configurations throw E_INVALID_CONFIG naming the option', () =
     ['URL with a bad port', { connection: 'postgres://user@127.0.0.1:99999/db' }, 'connection'],
     ['replica with a bad port', { connection, replicas: [{ name: 'r1', connection: { host: 'r', port: 0 } }] }, 'replicas[0].connection.port'],
     ['admin port above 65535', { connection, admin: { port: 70000 } }, 'admin.port'],
+    ['unknown routing key', { connection, routing: { primaryFunction: ['f'] } }, 'routing.primaryFunction'],
+    ['primaryFunctions not an array', { connection, routing: { primaryFunctions: 'make_table' } }, 'routing.primaryFunctions'],
+    ['primaryFunctions entry with parentheses', { connection, routing: { primaryFunctions: ['ok', 'audit.log', 'make_table()'] } }, 'routing.primaryFunctions[2]'],
+    ['primaryFunctions entry not a string', { connection, routing: { primaryFunctions: [42] } }, 'routing.primaryFunctions[0]'],
+    ['primaryRelations entry with three parts', { connection, routing: { primaryRelations: ['db.audit.locks'] } }, 'routing.primaryRelations[0]'],
+    ['primaryRelations entry empty', { connection, routing: { primaryRelations: [''] } }, 'routing.primaryRelations[0]'],
+    ['learnFromReadOnlyErrors not a boolean', { connection, routing: { learnFromReadOnlyErrors: 'yes' } }, 'routing.learnFromReadOnlyErrors'],
   ];
 
   test.each(cases)('%s', (_name, config, option) => {
@@ -118,5 +125,44 @@ describe('valid configurations', () => {
 
   test('min equal to max is allowed', () => {
     expect(resolveOptions({ connection, pool: { min: 3, max: 3 } }).pool).toMatchObject({ min: 3, max: 3 });
+  });
+});
+
+describe('routing: declared write names and learning', () => {
+  test('default to none declared and learning on, in arrays of their own', () => {
+    const a = resolveOptions({ connection });
+    const b = resolveOptions({ connection, routing: {} });
+    expect(a.routing).toMatchObject({ primaryFunctions: [], primaryRelations: [], learnFromReadOnlyErrors: true });
+    expect(b.routing).toMatchObject({ primaryFunctions: [], primaryRelations: [], learnFromReadOnlyErrors: true });
+    expect(a.routing.primaryFunctions).not.toBe(b.routing.primaryFunctions);
+  });
+
+  test('keep the names as given, in a copy the caller cannot change afterwards', () => {
+    const primaryFunctions = ['make_table', 'audit.log_event', '"DoGrant"'];
+    const resolved = resolveOptions({ connection, routing: { primaryFunctions, primaryRelations: ['reports."Daily Totals"'], learnFromReadOnlyErrors: false } });
+    primaryFunctions.push('not(valid)');
+    expect(resolved.routing).toMatchObject({
+      primaryFunctions: ['make_table', 'audit.log_event', '"DoGrant"'],
+      primaryRelations: ['reports."Daily Totals"'],
+      learnFromReadOnlyErrors: false,
+    });
+  });
+
+  test('the message of a bad entry names it and says how to write one', () => {
+    const error = thrownBy({ connection, routing: { primaryFunctions: ['ok', 'audit.log', 'make_table()'] } }) as Error;
+    expect(error.message).toContain('"make_table()"');
+    expect(error.message).toMatch(/without parentheses or arguments/);
+  });
+
+  test('the same names in new arrays are the same configuration; other names conflict, naming the option', () => {
+    const routing = () => ({ primaryFunctions: ['make_table'], primaryRelations: ['my_locks'] });
+    const manager = getConnectionInstance({ connection, logger: { level: 'error' }, routing: routing() });
+    expect(getConnectionInstance({ connection, logger: { level: 'error' }, routing: routing() })).toBe(manager);
+    expect(() => getConnectionInstance({ connection, logger: { level: 'error' }, routing: { ...routing(), primaryFunctions: ['other'] } })).toThrow(
+      expect.objectContaining({ code: 'E_CONFIG_CONFLICT', message: expect.stringContaining('routing.primaryFunctions') }),
+    );
+    expect(() => getConnectionInstance({ connection, logger: { level: 'error' }, routing: { ...routing(), learnFromReadOnlyErrors: false } })).toThrow(
+      expect.objectContaining({ code: 'E_CONFIG_CONFLICT', message: expect.stringContaining('routing.learnFromReadOnlyErrors') }),
+    );
   });
 });
