@@ -10,7 +10,7 @@ import type { ResolvedConfig } from '../options';
 import type { Clock } from '../pool/clock';
 import type { Connector } from '../pool/connector';
 import { Pool } from '../pool/pool';
-import { bindKnex, createKnex, LeasingPoolAdapter } from './knex-adapter';
+import { bindKnex, createKnex, exposeConfig, LeasingPoolAdapter } from './knex-adapter';
 import { PgConnector } from './pg-connector';
 import { PgPooledConnection } from './pooled-connection';
 
@@ -59,6 +59,7 @@ export function createPgPool(
     () => ref.pool?.waiting ?? 0,
   );
   const knex = createKnex(adapter, driverSettings(connection, config), config.knex);
+  exposeConfig(knex, connection, config);
   const connector = connectorFactory?.(knex.client, logger) ?? new PgConnector(knex.client, logger, clock);
   const pool = new Pool<PgClient, PgPooledConnection>({
     name,

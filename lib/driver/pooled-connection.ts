@@ -4,7 +4,7 @@
  */
 import type { Knex } from 'knex';
 import type { Client as PgClient, QueryResult } from 'pg';
-import { PoolEntry } from '../pool/entry';
+import { PoolEntry, type EntryState } from '../pool/entry';
 
 /** Rows as plain objects keyed by column name. */
 export type Row = Record<string, unknown>;
@@ -28,11 +28,48 @@ export interface PooledConnection {
   readonly db: Knex;
 }
 
+/** pg's `Client.ref()` / `unref()` (on its socket), missing from its type declarations. */
+interface Referable {
+  ref?: () => void;
+  unref?: () => void;
+}
+
 /** Where a driver client records the entry that owns it. */
 export const ENTRY = Symbol('knex-connection-manager.entry');
 
-/** A pg client tagged with its record. */
-export type TaggedClient = PgClient & { [ENTRY]?: PgPooledConnection };
+/** A pg client tagged with its record, and the marks knex reads and writes on it. */
+export type TaggedClient = PgClient & {
+  [ENTRY]?: PgPooledConnection;
+  /** knex's connection id, shown in its `query`, `query-response` and `query-error` events. */
+  __knexUid?: string;
+  /** Set by knex when it gives up on the session (see `markDisposal`). */
+  __knex__disposed?: unknown;
+};
+
+/**
+ * Makes knex's "disposed" mark on `raw` retire `entry`. knex sets `__knex__disposed` when a query
+ * timed out without being cancelled (the statement may still be running, so the session is useless
+ * until it ends) or when the driver saw the socket fail; its own pools then discard the connection.
+ * An accessor turns that one assignment into the pool's retire mark, so release needs no extra check:
+ * the record closes (reason `disposed`) the moment it is given back, instead of being lent again.
+ * A dead socket is also reported through the connector's watch and closes as `broken` first.
+ */
+function markDisposal(raw: TaggedClient, entry: PgPooledConnection): void {
+  let mark: unknown = raw.__knex__disposed;
+  Object.defineProperty(raw, '__knex__disposed', {
+    configurable: true,
+    enumerable: false,
+    get: () => mark,
+    set: (value: unknown) => {
+      mark = value;
+      // A reason already given (renewal, expiry) stands: the record closes once either way.
+      if (value !== undefined && !entry.retire) {
+        entry.retire = true;
+        entry.retireReason = 'disposed';
+      }
+    },
+  });
+}
 
 export class PgPooledConnection extends PoolEntry<PgClient> implements PooledConnection {
   private boundDb: Knex | undefined = undefined;
@@ -46,7 +83,23 @@ export class PgPooledConnection extends PoolEntry<PgClient> implements PooledCon
 
   override attach(raw: PgClient): void {
     super.attach(raw);
-    (raw as TaggedClient)[ENTRY] = this;
+    const tagged = raw as TaggedClient;
+    tagged[ENTRY] = this;
+    // As knex's own pools do, so its query events name the connection (here: the record's id).
+    tagged.__knexUid = this.id;
+    markDisposal(tagged, this);
+  }
+
+  /**
+   * Only a checked-out connection keeps the process alive (as pg-pool's `allowExitOnIdle`): its
+   * socket is referenced while leased and unreferenced while idle, so a script whose work is done
+   * exits without closing the manager, while a query in flight is never cut short. Connections
+   * busy with the pool's own checks (`reserved`) keep the reference they had.
+   */
+  override transition(next: EntryState): void {
+    super.transition(next);
+    if (next === 'inUse') (this.raw as Referable).ref?.();
+    else if (next === 'idle') (this.raw as Referable).unref?.();
   }
 
   query<R extends Row = Row>(sql: string, bindings?: readonly unknown[]): Promise<QueryResult<R>> {
