@@ -91,15 +91,17 @@ export class PgPooledConnection extends PoolEntry<PgClient> implements PooledCon
   }
 
   /**
-   * Only a checked-out connection keeps the process alive (as pg-pool's `allowExitOnIdle`): its
-   * socket is referenced while leased and unreferenced while idle, so a script whose work is done
-   * exits without closing the manager, while a query in flight is never cut short. Connections
-   * busy with the pool's own checks (`reserved`) keep the reference they had.
+   * An idle connection does not keep the process alive (as pg-pool's `allowExitOnIdle`): its socket
+   * is unreferenced while idle and referenced in every other state, so a script whose work is done
+   * exits without closing the manager, while a query in flight, a check someone waits for, or a
+   * close being awaited is never cut short.
    */
   override transition(next: EntryState): void {
     super.transition(next);
-    if (next === 'inUse') (this.raw as Referable).ref?.();
-    else if (next === 'idle') (this.raw as Referable).unref?.();
+    const raw = this.raw as Referable | undefined;
+    // A record still opening (or whose open failed) has no client yet.
+    if (next === 'idle') raw?.unref?.();
+    else raw?.ref?.();
   }
 
   query<R extends Row = Row>(sql: string, bindings?: readonly unknown[]): Promise<QueryResult<R>> {
