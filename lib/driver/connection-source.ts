@@ -18,8 +18,6 @@ export class ConnectionSource {
   private readonly provider: ConnectionProvider | undefined;
   private settings: Record<string, unknown> | undefined;
   private expired: (() => boolean) | undefined;
-  /** A refresh under way, shared by the opens that need it meanwhile (one provider call, not N). */
-  private refreshing: Promise<Record<string, unknown>> | undefined;
 
   constructor(
     connection: ResolvedConfig['connection'],
@@ -30,10 +28,14 @@ export class ConnectionSource {
     else this.settings = toDriver(connection);
   }
 
-  /** The settings to open with now; a promise only while the provider has to be called. */
+  /**
+   * The settings to open with now; a promise only when the provider has to be called. Opens that
+   * need new settings at the same time each call it, as with knex: a call that hangs then holds up
+   * only its own open (bounded by `pool.createTimeoutMs`), never the ones after it.
+   */
   next(): Record<string, unknown> | Promise<Record<string, unknown>> {
     if (this.settings !== undefined && (this.expired === undefined || !this.expired())) return this.settings;
-    return (this.refreshing ??= this.refresh().finally(() => (this.refreshing = undefined)));
+    return this.refresh();
   }
 
   /**

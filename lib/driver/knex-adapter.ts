@@ -60,7 +60,7 @@ export class LeasingPoolAdapter implements TarnLikePool {
     }
   }
 
-  /** knex does not own this pool (see `closeOnDestroy` for what `knex.destroy()` does). */
+  /** knex does not own this pool (see `keepOnDestroy` for what `knex.destroy()` does). */
   destroy(): Promise<void> {
     return Promise.resolve();
   }

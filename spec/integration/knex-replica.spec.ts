@@ -28,6 +28,7 @@ test('readKnex on a replica: a disposed connection is closed, and acquire timeou
     routing: { healthCheckIntervalMs: 100 },
     pool: { min: 1, max: 1, acquireTimeoutMs: 300 },
     logger: silentLogger,
+    knex: { log: { warn: () => undefined, error: () => undefined, debug: () => undefined, deprecate: () => undefined } },
   });
   await manager.ready();
   await until(() => manager.getPoolStats().replicas?.r1.healthy === true, { description: 'replica healthy' });
