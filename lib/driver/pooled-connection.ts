@@ -92,7 +92,7 @@ export class PgPooledConnection extends PoolEntry<PgClient> implements PooledCon
 
   /**
    * An idle connection does not keep the process alive (as pg-pool's `allowExitOnIdle`): its socket
-   * is unreferenced while idle and referenced in every other state, so a script whose work is done
+   * is unreferenced while idle and referenced in every other open state, so a script whose work is done
    * exits without closing the manager, while a query in flight, a check someone waits for, or a
    * close being awaited is never cut short.
    */
@@ -101,7 +101,7 @@ export class PgPooledConnection extends PoolEntry<PgClient> implements PooledCon
     const raw = this.raw as Referable | undefined;
     // A record still opening (or whose open failed) has no client yet.
     if (next === 'idle') raw?.unref?.();
-    else raw?.ref?.();
+    else if (next !== 'closed') raw?.ref?.();
   }
 
   query<R extends Row = Row>(sql: string, bindings?: readonly unknown[]): Promise<QueryResult<R>> {
