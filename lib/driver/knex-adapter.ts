@@ -144,6 +144,8 @@ export function bindKnex(entry: PgPooledConnection, main: Knex, options: Knex.Co
   for (const key of ['connection', 'pool', 'acquireConnectionTimeout']) {
     if (key in from) to[key] = from[key];
   }
+  // It serves every later lease of this record too: `conn.db.destroy()` must not break it for them.
+  keepOnDestroy(bound);
   return bound;
 }
 

@@ -209,5 +209,11 @@ test('knex.destroy() leaves the shared manager and manager.knex working, and cal
   expect((await manager.knex.raw<{ rows: unknown[] }>('select 1 as one')).rows).toEqual([{ one: 1 }]);
   await manager.withConnection(async (conn) => {
     expect((await conn.query('select 1 as one')).rows).toEqual([{ one: 1 }]);
+    // A connection's bound knex likewise: destroy() leaves it working for this and later leases.
+    await conn.db.destroy();
+    expect((await conn.db.raw<{ rows: unknown[] }>('select 2 as two')).rows).toEqual([{ two: 2 }]);
+  });
+  await manager.withConnection(async (conn) => {
+    expect((await conn.db.raw<{ rows: unknown[] }>('select 3 as three')).rows).toEqual([{ three: 3 }]);
   });
 });
