@@ -28,10 +28,16 @@ export interface PooledConnection {
   readonly db: Knex;
 }
 
-/** pg's `Client.ref()` / `unref()` (on its socket), missing from its type declarations. */
+/** The socket under a pg client, whose reference keeps the process alive. */
 interface Referable {
-  ref?: () => void;
-  unref?: () => void;
+  ref(): unknown;
+  unref(): unknown;
+}
+
+/** The client's socket (what pg's `Client.ref()` reaches through two calls), if it has one. */
+function socketOf(raw: PgClient): Referable | undefined {
+  const stream = (raw as unknown as { connection?: { stream?: Partial<Referable> } }).connection?.stream;
+  return typeof stream?.ref === 'function' && typeof stream.unref === 'function' ? (stream as Referable) : undefined;
 }
 
 /** Where a driver client records the entry that owns it. */
@@ -73,6 +79,10 @@ function markDisposal(raw: TaggedClient, entry: PgPooledConnection): void {
 
 export class PgPooledConnection extends PoolEntry<PgClient> implements PooledConnection {
   private boundDb: Knex | undefined = undefined;
+  /** The socket referenced while the record is busy (see `transition`); undefined until attached. */
+  private socket: Referable | undefined = undefined;
+  /** Whether `socket` currently keeps the process alive (sockets start referenced). */
+  private referenced = true;
 
   constructor(
     owner: object,
@@ -88,6 +98,7 @@ export class PgPooledConnection extends PoolEntry<PgClient> implements PooledCon
     // As knex's own pools do, so its query events name the connection (here: the record's id).
     tagged.__knexUid = this.id;
     markDisposal(tagged, this);
+    this.socket = socketOf(raw);
   }
 
   /**
@@ -98,10 +109,15 @@ export class PgPooledConnection extends PoolEntry<PgClient> implements PooledCon
    */
   override transition(next: EntryState): void {
     super.transition(next);
-    const raw = this.raw as Referable | undefined;
-    // A record still opening (or whose open failed) has no client yet.
-    if (next === 'idle') raw?.unref?.();
-    else if (next !== 'closed') raw?.ref?.();
+    // A record still opening (or whose open failed) has no socket yet; a closed one needs none.
+    const socket = this.socket;
+    if (socket === undefined || next === 'closed') return;
+    const keepAlive = next !== 'idle';
+    if (keepAlive !== this.referenced) {
+      this.referenced = keepAlive;
+      if (keepAlive) socket.ref();
+      else socket.unref();
+    }
   }
 
   query<R extends Row = Row>(sql: string, bindings?: readonly unknown[]): Promise<QueryResult<R>> {
