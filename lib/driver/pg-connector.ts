@@ -126,17 +126,33 @@ export class PgConnector implements Connector<PgClient> {
    * step rejects (and closes what was opened), so the pool counts it and retries like any other.
    */
   open(timeoutMs: number): Promise<PgClient> {
+    const hook = this.setup.afterCreate;
     let attempt: Promise<PgClient>;
     try {
       const settings = this.setup.source?.next();
       attempt = settings instanceof Promise ? settings.then((s) => this.connect(s)) : this.connect(settings);
-      const hook = this.setup.afterCreate;
-      if (hook !== undefined) attempt = attempt.then((raw) => this.prepare(raw, hook));
     } catch (error) {
       return Promise.reject(error);
     }
-    // A connection that arrives after the pool gave up is closed: no server session is leaked.
-    return withTimeout(attempt, timeoutMs, this.clock, 'Opening a connection (pool.createTimeoutMs)', (raw) => void this.close(raw));
+    if (hook === undefined) {
+      // A connection that arrives after the pool gave up is closed: no server session is leaked.
+      return withTimeout(attempt, timeoutMs, this.clock, 'Opening a connection (pool.createTimeoutMs)', (raw) => void this.close(raw));
+    }
+    let connected: PgClient | undefined;
+    let closing: Promise<void> | undefined;
+    const closeOnce = (raw: PgClient): Promise<void> => (closing ??= this.close(raw));
+    const prepared = attempt.then((raw) => {
+      connected = raw;
+      return this.prepare(raw, hook, closeOnce);
+    });
+    return withTimeout(prepared, timeoutMs, this.clock, 'Opening a connection (pool.createTimeoutMs)', (raw) => void closeOnce(raw)).catch(
+      (error: unknown) => {
+        // A hook still running at the deadline holds an open session: close it now, not when (or
+        // if ever) the hook ends.
+        if (connected !== undefined) void closeOnce(connected);
+        throw error;
+      },
+    );
   }
 
   /** Connects with `settings` (when given; knex's dialect reads them synchronously as it starts). */
@@ -146,12 +162,12 @@ export class PgConnector implements Connector<PgClient> {
   }
 
   /** Runs the session set-up hook; a throw closes the session and fails the open. */
-  private async prepare(raw: PgClient, hook: SessionSetupHook): Promise<PgClient> {
+  private async prepare(raw: PgClient, hook: SessionSetupHook, closeOnce: (raw: PgClient) => Promise<void>): Promise<PgClient> {
     try {
       await runAfterCreate(hook, raw);
     } catch (error) {
       this.log.warn(`pool.afterCreate failed; closing the new connection: ${error instanceof Error ? error.message : String(error)}`);
-      await this.close(raw);
+      await closeOnce(raw);
       throw error;
     }
     return raw;

@@ -168,6 +168,17 @@ describe('pool.afterCreate', () => {
     expect(await countBackends(url, 'kcm-after-create-fail')).toBe(0);
   });
 
+  test('it runs within createTimeoutMs: a hook that never ends fails the open and its session is closed', async () => {
+    const manager = getConnectionInstance(
+      config('kcm-after-create-hang', { min: 1, max: 1, createTimeoutMs: 300, afterCreate: () => new Promise<void>(() => undefined) }, { retry: { attempts: 1, initialDelayMs: 1, maxDelayMs: 1 } }),
+    );
+    const error = await rejection(manager.ready());
+    expect(isConnectionManagerError(error, 'E_CONNECT')).toBe(true);
+    expect(((error as Error).cause as Error).message).toMatch(/pool\.createTimeoutMs\) timed out after 300 ms/);
+    // The session the hook held is closed without waiting for the hook.
+    await until(async () => (await countBackends(url, 'kcm-after-create-hang')) === 0, { description: 'the hung session closed' });
+  });
+
   test("knex's callback form (conn, done) is refused with the way to write it", () => {
     const error = (() => {
       try {
