@@ -6,7 +6,7 @@
  * (`pool.afterCreate`), run on every new connection before anyone sees it.
  */
 import type { Client as PgClient, QueryResult } from 'pg';
-import { ConnectionManagerError } from '../errors';
+import { ConnectionManagerError, invalidConfig } from '../errors';
 import { resolveConnection } from '../options-connection';
 import type { ConnectionProvider, ResolvedConfig, SessionSetupConnection, StaticConnection } from '../options-types';
 
@@ -53,7 +53,11 @@ export class ConnectionSource {
       const password = Object.getOwnPropertyDescriptor(provided, 'password');
       if (password) Object.defineProperty(connection, 'password', password);
       if (typeof checker !== 'function') {
-        throw new ConnectionManagerError('E_INVALID_CONFIG', `Invalid option "${this.at}()": expirationChecker must be a function returning true once the settings expired. Return { ...settings, expirationChecker: () => Date.now() > expiresAt }, or leave it out.`);
+        throw invalidConfig(
+          `${this.at}().expirationChecker`,
+          'expected a function returning true once the settings expired',
+          'Return { ...settings, expirationChecker: () => Date.now() > expiresAt }, or leave it out.',
+        );
       }
     }
     const settings = this.toDriver(resolveConnection(connection, `${this.at}()`));
