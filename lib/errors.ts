@@ -14,6 +14,13 @@ export type ErrorCode =
   | 'E_CONNECT'
   | 'E_QUEUE_FULL';
 
+/**
+ * Marks an error the library made that is not a {@link ConnectionManagerError} by class, because it
+ * must also be another library's class (an acquire timeout through knex is knex's
+ * `KnexTimeoutError`). Registered, so every copy of the package recognises it.
+ */
+export const ERROR_BRAND: unique symbol = Symbol.for('knex-connection-manager.error') as never;
+
 /** Base class of every error thrown by the library. */
 export class ConnectionManagerError extends Error {
   /** Stable machine-readable code; see {@link ErrorCode}. */
@@ -34,10 +41,14 @@ export function invalidConfig(option: string, problem: string, fix: string): Con
 /**
  * True when `err` is a {@link ConnectionManagerError}, optionally with the given code.
  * Checks the shape rather than `instanceof`, so it also recognises errors thrown by another copy of
- * the package loaded in the same process (the manager itself is shared between copies).
+ * the package loaded in the same process (the manager itself is shared between copies), and the
+ * library's errors that carry {@link ERROR_BRAND} instead (an acquire timeout through knex, which is
+ * knex's `KnexTimeoutError` with the code `E_ACQUIRE_TIMEOUT`). Another error that merely has a
+ * `code` property is not one.
  */
 export function isConnectionManagerError(err: unknown, code?: ErrorCode): err is ConnectionManagerError {
-  if (!(err instanceof Error) || err.name !== 'ConnectionManagerError') return false;
+  if (!(err instanceof Error)) return false;
+  if (err.name !== 'ConnectionManagerError' && (err as { [ERROR_BRAND]?: unknown })[ERROR_BRAND] !== true) return false;
   const actual = (err as { code?: unknown }).code;
   return typeof actual === 'string' && (code === undefined || actual === code);
 }

@@ -28,4 +28,9 @@ export {
   type ResolvedConfig,
   type ResolvedPoolOptions,
   type ResolvedRetryOptions,
+  type ConnectionProvider,
+  type ProvidedConnection,
+  type StaticConnection,
+  type SessionSetupConnection,
+  type SessionSetupHook,
 } from './options';

@@ -15,6 +15,7 @@ import { expireConnections, renewConnections, resetPool } from './pool/eviction'
 import type { AcquireOptions, Pool } from './pool/pool';
 import type { ManagerPoolStats } from './pool/stats';
 import { createPgPool, type ConnectorFactory, type PgPool } from './driver/pg-pool';
+import { exposeConfig, keepOnDestroy } from './driver/knex-adapter';
 import type { PgPooledConnection, PooledConnection, Row } from './driver/pooled-connection';
 import type { ReplicaHealthMonitor } from './routing/health';
 import { ReadYourWrites } from './routing/read-your-writes';
@@ -93,6 +94,11 @@ export class ConnectionManager {
     this.routing = new ReadRouting(this.primary.pool, this.router, this.readYourWrites, this.clock, config.pool, this.statements);
     // Without replicas, reads go to the primary's knex.
     this.readKnex = replicas.length === 0 ? this.knex : createReadKnex(config, this.knex, this.routing);
+    if (this.readKnex !== this.knex) exposeConfig(this.readKnex, config.connection, config);
+    // The pool is shared, so `knex.destroy()` leaves it open (docs/knex.md); the process still
+    // exits after it, because idle connections do not hold the event loop open.
+    keepOnDestroy(this.knex);
+    if (this.readKnex !== this.knex) keepOnDestroy(this.readKnex);
     if (config.admin) {
       const observed = [{ name: 'primary', pool: this.primary.pool }, ...replicas.map((r) => ({ name: r.name, pool: r.handle.pool }))];
       this.adminEndpoint = new AdminEndpointHandle(this, config.admin, observed, this.log);

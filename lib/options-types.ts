@@ -4,7 +4,33 @@
  * options.ts checks them.
  */
 import type { Knex } from 'knex';
+import type { QueryResult } from 'pg';
 import type { Logger } from 'winston';
+
+/** A PostgreSQL connection string, or a knex/pg connection object. */
+export type StaticConnection = string | Knex.PgConnectionConfig;
+
+/**
+ * What a connection function returns: the settings, optionally with knex's `expirationChecker`
+ * (called before each later open; once it returns true the function is called again).
+ */
+export type ProvidedConnection = StaticConnection | (Knex.PgConnectionConfig & { expirationChecker?: () => boolean });
+
+/**
+ * A function returning the connection settings, sync or async, as knex accepts. It is called for
+ * the first connection, and again whenever the `expirationChecker` it returned says they expired
+ * (without one, its first result is kept). For rotating credentials (IAM tokens, Vault leases).
+ */
+export type ConnectionProvider = () => ProvidedConnection | Promise<ProvidedConnection>;
+
+/** The new session as `pool.afterCreate` sees it: only `query`, and only while the hook runs. */
+export interface SessionSetupConnection {
+  /** Runs `sql` on the new session, with `$1`-style placeholders. */
+  query<R extends Record<string, unknown> = Record<string, unknown>>(sql: string, bindings?: readonly unknown[]): Promise<QueryResult<R>>;
+}
+
+/** The session set-up hook: runs on every new connection before anyone can use it. */
+export type SessionSetupHook = (connection: SessionSetupConnection) => Promise<void> | void;
 
 /** Log levels understood by the built-in logger (winston's npm levels). */
 export type LogLevel = 'error' | 'warn' | 'info' | 'http' | 'verbose' | 'debug' | 'silly';
@@ -35,6 +61,12 @@ export interface PoolOptions {
   maxWaiting?: number;
   /** How long `close()` waits for checked-out connections before closing them by force. Default 10000. */
   closeTimeoutMs?: number;
+  /**
+   * Session set-up (`SET search_path`, `SET ROLE`, …) run on every new connection before anyone
+   * sees it, within `createTimeoutMs`. A throw fails the open (retried like any failed open, counted
+   * in `createErrors`) and the connection is closed. Default: none.
+   */
+  afterCreate?: SessionSetupHook;
 }
 
 /** Retries of a failed connection attempt, with exponential backoff and jitter. */
@@ -51,8 +83,8 @@ export interface RetryOptions {
 export interface ReplicaConfig {
   /** Unique name, used in stats, logs and metrics. */
   name: string;
-  /** Its connection string or pg connection object. */
-  connection: string | Knex.PgConnectionConfig;
+  /** Its connection string or pg connection object, or a function returning one (see {@link ConnectionProvider}). */
+  connection: StaticConnection | ConnectionProvider;
   /** Relative share of reads under the `random` strategy. Default 1. */
   weight?: number;
 }
@@ -112,12 +144,15 @@ export interface ResolvedAdminOptions {
 }
 
 /** Knex options passed through to the `knex` instance (everything but what the manager owns). */
-export type KnexPassthroughOptions = Omit<Knex.Config, 'client' | 'connection' | 'pool' | 'connectionPool'>;
+export type KnexPassthroughOptions = Omit<Knex.Config, 'client' | 'connection' | 'pool' | 'connectionPool' | 'acquireConnectionTimeout'>;
 
 /** Configuration of {@link getConnectionInstance}. */
 export interface ConnectionManagerConfig {
-  /** A PostgreSQL connection string, or a knex/pg connection object. */
-  connection: string | Knex.PgConnectionConfig;
+  /**
+   * A PostgreSQL connection string, a knex/pg connection object, or a function returning one
+   * (called as knex calls it; see {@link ConnectionProvider}).
+   */
+  connection: StaticConnection | ConnectionProvider;
   /** Pool sizing and timing. */
   pool?: PoolOptions;
   /** Connect retries. */
@@ -134,14 +169,16 @@ export interface ConnectionManagerConfig {
   admin?: AdminOptions;
 }
 
+/** The numeric pool options. */
+export type PoolLimits = Omit<PoolOptions, 'afterCreate'>;
 /** Pool options with every default filled in. */
-export type ResolvedPoolOptions = Required<PoolOptions>;
+export type ResolvedPoolOptions = Required<PoolLimits> & { afterCreate?: SessionSetupHook };
 /** Retry options with every default filled in. */
 export type ResolvedRetryOptions = Required<RetryOptions>;
 
 /** A configuration after validation, with defaults filled in. */
 export interface ResolvedConfig {
-  connection: string | Knex.PgConnectionConfig;
+  connection: StaticConnection | ConnectionProvider;
   pool: ResolvedPoolOptions;
   retry: ResolvedRetryOptions;
   logger: Logger | { level: LogLevel };

@@ -7,9 +7,10 @@
  */
 import type { Logger } from 'winston';
 import type {
+  ConnectionProvider,
   KnexPassthroughOptions,
   LogLevel,
-  PoolOptions,
+  PoolLimits,
   ReplicaConfig,
   ResolvedAdminOptions,
   ResolvedConfig,
@@ -18,6 +19,8 @@ import type {
   RetryOptions,
   RoutingOptions,
   RoutingStrategy,
+  SessionSetupHook,
+  StaticConnection,
 } from './options-types';
 import { exposureError } from './net';
 import { invalidConfig } from './errors';
@@ -30,6 +33,11 @@ export { configFromEnvironment, ENVIRONMENT_VARIABLES } from './options-env';
 export type {
   AdminOptions,
   ConnectionManagerConfig,
+  ConnectionProvider,
+  ProvidedConnection,
+  SessionSetupConnection,
+  SessionSetupHook,
+  StaticConnection,
   KnexPassthroughOptions,
   LogLevel,
   PoolOptions,
@@ -82,7 +90,7 @@ const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'http', 'verbo
 /** A time in milliseconds of at least `min`. */
 const ms = (min: number, zeroDisables = false): NumberRule => ({ min, integer: false, kind: 'ms', zeroDisables, unit: 'milliseconds' });
 
-const POOL_RULES: Record<keyof PoolOptions, NumberRule> = {
+const POOL_RULES: Record<keyof PoolLimits, NumberRule> = {
   min: { min: 0, integer: true, kind: 'count', unit: 'connections' },
   max: { min: 1, integer: true, kind: 'count', unit: 'connections' },
   acquireTimeoutMs: ms(1),
@@ -142,8 +150,8 @@ export function resolveOptions(config: unknown): ResolvedConfig {
     throw invalidConfig('config', `expected an object, got ${describe(config)}`, 'Pass { connection, pool?, retry?, logger?, knex? }.');
   }
   rejectUnknownKeys('', config, TOP_LEVEL_KEYS);
-  const connection = resolveConnection(config.connection);
-  const pool = resolveNumbers<PoolOptions>('pool', config.pool, POOL_RULES, DEFAULT_POOL_OPTIONS);
+  const connection = resolveConnectionOrProvider(config.connection, 'connection');
+  const pool = resolvePool(config.pool);
   if (pool.min > pool.max) {
     throw invalidConfig('pool.min', `min (${pool.min}) is greater than max (${pool.max})`, 'Lower pool.min or raise pool.max so that min <= max.');
   }
@@ -157,11 +165,12 @@ export function resolveOptions(config: unknown): ResolvedConfig {
     if (!isPlainObject(config.knex)) {
       throw invalidConfig('knex', `expected an object, got ${describe(config.knex)}`, 'Pass knex options such as { searchPath: ["app"] } or leave it out.');
     }
-    for (const owned of ['client', 'connection', 'pool', 'connectionPool']) {
+    for (const owned of ['client', 'connection', 'connectionPool']) {
       if (owned in config.knex) {
         throw invalidConfig(`knex.${owned}`, 'the manager owns this knex option', `Remove knex.${owned}; use the top-level "connection" and "pool" options instead.`);
       }
     }
+    refuseKnexPoolOptions(config.knex);
     knexOptions = config.knex as KnexPassthroughOptions;
   }
   const replicas = resolveReplicas(config.replicas);
@@ -219,7 +228,7 @@ function resolveReplicas(value: unknown): Array<Required<ReplicaConfig>> {
       throw invalidConfig(`${at}.name`, `the name "${item.name}" is ${item.name === 'primary' ? 'reserved' : 'used twice'}`, 'Give each replica a unique name other than "primary".');
     }
     names.add(item.name);
-    const connection = resolveConnection(item.connection, `${at}.connection`);
+    const connection = resolveConnectionOrProvider(item.connection, `${at}.connection`);
     const weight = item.weight === undefined ? 1 : checkNumber(`${at}.weight`, item.weight, { min: 0, integer: false, kind: 'count', unit: 'relative share' });
     return { name: item.name, connection, weight };
   });
@@ -266,4 +275,61 @@ function resolveLogger(value: unknown): Logger | { level: LogLevel } {
     throw invalidConfig('logger.level', `expected one of ${LOG_LEVELS.join(', ')}, got ${describe(value.level)}`, 'Set logger.level to a winston level such as "info".');
   }
   throw invalidConfig('logger', `expected a winston logger or { level }, got ${describe(value)}`, 'Pass a logger created by winston.createLogger(), or { level: "info" }.');
+}
+
+/** A static connection setting (checked now), or a function returning one (checked at each call). */
+function resolveConnectionOrProvider(value: unknown, at: string): StaticConnection | ConnectionProvider {
+  if (typeof value === 'function') return value as ConnectionProvider;
+  return resolveConnection(value, at);
+}
+
+/** knex's pool and timeout options, each with the manager option that does its job. */
+const KNEX_POOL_EQUIVALENTS: Readonly<Record<string, string>> = {
+  min: 'pool.min',
+  max: 'pool.max',
+  acquireTimeoutMillis: 'pool.acquireTimeoutMs',
+  createTimeoutMillis: 'pool.createTimeoutMs',
+  idleTimeoutMillis: 'pool.idleTimeoutMs',
+  maxConnectionLifetimeMillis: 'pool.maxLifetimeMs',
+  afterCreate: 'pool.afterCreate (async (conn) => { await conn.query(...) }; see docs/knex.md)',
+  createRetryIntervalMillis: 'retry.initialDelayMs',
+  propagateCreateError: 'retry.attempts',
+};
+
+/**
+ * knex options that size or time a pool would be silently ignored (the manager's pool serves
+ * knex): refused, naming the manager option to use instead.
+ */
+function refuseKnexPoolOptions(knex: Record<string, unknown>): void {
+  if (knex.acquireConnectionTimeout !== undefined) {
+    throw invalidConfig('knex.acquireConnectionTimeout', 'the manager\'s pool serves knex, so knex would ignore it', 'Remove it and set pool.acquireTimeoutMs instead.');
+  }
+  if (knex.pool === undefined) return;
+  const pool = knex.pool;
+  const first = isPlainObject(pool) ? Object.keys(pool)[0] : undefined;
+  const instead = first === undefined ? undefined : KNEX_POOL_EQUIVALENTS[first];
+  throw invalidConfig(
+    first === undefined ? 'knex.pool' : `knex.pool.${first}`,
+    'the manager owns the pool, so knex would ignore it',
+    instead === undefined ? 'Remove knex.pool and use the top-level "pool" options (docs/options.md).' : `Remove it and set ${instead} instead.`,
+  );
+}
+
+/** The `pool` section: the numeric options, and the `afterCreate` hook. */
+function resolvePool(value: unknown): ResolvedPoolOptions {
+  if (!isPlainObject(value) || value.afterCreate === undefined) return resolveNumbers<PoolLimits>('pool', value, POOL_RULES, DEFAULT_POOL_OPTIONS);
+  const { afterCreate, ...limits } = value;
+  const pool: ResolvedPoolOptions = resolveNumbers<PoolLimits>('pool', limits, POOL_RULES, DEFAULT_POOL_OPTIONS);
+  if (typeof afterCreate !== 'function') {
+    throw invalidConfig('pool.afterCreate', `expected a function, got ${describe(afterCreate)}`, 'Pass pool.afterCreate: async (conn) => { await conn.query("SET ...") }, or leave it out.');
+  }
+  if (afterCreate.length >= 2) {
+    throw invalidConfig(
+      'pool.afterCreate',
+      "it takes a callback (knex's (conn, done) form), which the manager does not call",
+      'Write it as async (conn) => { await conn.query("SET ...") }: return (or throw) instead of calling done (docs/knex.md).',
+    );
+  }
+  pool.afterCreate = afterCreate as SessionSetupHook;
+  return pool;
 }

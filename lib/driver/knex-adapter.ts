@@ -5,7 +5,9 @@
  */
 import knexFactory, { type Knex } from 'knex';
 import type { Client as PgClient } from 'pg';
+import type { ResolvedConfig } from '../options';
 import type { Pool } from '../pool/pool';
+import { forKnex } from './knex-errors';
 import { ENTRY, type PgPooledConnection, type TaggedClient } from './pooled-connection';
 
 /** The subset of tarn's `Pool` that knex calls (knex checks for these methods to accept a pool). */
@@ -39,9 +41,14 @@ export class LeasingPoolAdapter implements TarnLikePool {
   ) {}
 
   acquire(): { promise: Promise<PgClient> } {
-    return { promise: this.lease().then(rawOf) };
+    // An acquire timeout becomes knex's KnexTimeoutError (which knex then gives `sql`/`bindings`).
+    return { promise: this.lease().then(rawOf, forKnex) };
   }
 
+  /**
+   * Gives the connection back. One knex marked disposed (a query timed out without being
+   * cancelled) already carries the pool's retire mark (see `markDisposal`), so it is closed here.
+   */
   release(raw: PgClient): boolean {
     const entry = (raw as TaggedClient)[ENTRY];
     if (!entry) return false;
@@ -53,7 +60,7 @@ export class LeasingPoolAdapter implements TarnLikePool {
     }
   }
 
-  /** knex does not own this pool: `knex.destroy()` leaves it to `manager.close()`. */
+  /** knex does not own this pool (see `keepOnDestroy` for what `knex.destroy()` does). */
   destroy(): Promise<void> {
     return Promise.resolve();
   }
@@ -130,5 +137,71 @@ export function createKnex(pool: TarnLikePool, settings: object, options: Knex.C
 
 /** knex bound to the connection leased as `entry` (the connection's `db`). */
 export function bindKnex(entry: PgPooledConnection, main: Knex, options: Knex.Config): Knex {
-  return createKnex(new LeasedConnectionPool(entry), main.client.connectionSettings, options, main.client.version);
+  const bound = createKnex(new LeasedConnectionPool(entry), main.client.connectionSettings, options, main.client.version);
+  // Its config describes the manager's connection and limits, as the main instance's does.
+  const from = (main.client as unknown as KnexClientInternals).config;
+  const to = hidePool(bound);
+  for (const key of ['connection', 'pool', 'acquireConnectionTimeout']) {
+    if (key in from) to[key] = from[key];
+  }
+  // It serves every later lease of this record too: `conn.db.destroy()` must not break it for them.
+  keepOnDestroy(bound);
+  return bound;
+}
+
+/** Keeps knex's `connectionPool` readable but out of copies of the config; returns the config. */
+function hidePool(instance: Knex): Record<string, unknown> {
+  const out = (instance.client as unknown as KnexClientInternals).config;
+  const external = out.connectionPool;
+  delete out.connectionPool;
+  Object.defineProperty(out, 'connectionPool', { value: external, enumerable: false, configurable: true, writable: true });
+  return out;
+}
+
+/** What the knex client of `manager.knex` is changed in after knex built it. */
+interface KnexClientInternals {
+  config: Record<string, unknown>;
+  destroy: (callback?: (error?: unknown) => void) => Promise<void>;
+}
+
+/**
+ * Makes `client.config` tell the truth about where connections come from: the manager's
+ * `connection` (a password in an object is non-enumerable, as knex itself keeps it), and the
+ * manager's limits under knex's names (`pool.min`, `pool.max`, `pool.createTimeoutMillis`, …,
+ * `acquireConnectionTimeout`). The external pool stays readable but is not enumerable, so a copy of
+ * the config (`knex({ ...db.client.config, pool: { max: 1 } })`) builds a knex with a pool of its own.
+ */
+export function exposeConfig(instance: Knex, connection: ResolvedConfig['connection'], config: ResolvedConfig): void {
+  const out = hidePool(instance);
+  if (typeof connection === 'object') {
+    const copy: Record<string, unknown> = { ...connection };
+    if (connection.password !== undefined) {
+      Object.defineProperty(copy, 'password', { value: connection.password, enumerable: false, writable: true, configurable: true });
+    }
+    out.connection = copy;
+  } else {
+    out.connection = connection;
+  }
+  const p = config.pool;
+  const pool: Record<string, number> = { min: p.min, max: p.max, createTimeoutMillis: p.createTimeoutMs };
+  // In tarn 0 would close idle connections at once; in the manager it means "never".
+  if (p.idleTimeoutMs > 0) pool.idleTimeoutMillis = p.idleTimeoutMs;
+  if (p.maxLifetimeMs > 0) pool.maxConnectionLifetimeMillis = p.maxLifetimeMs;
+  out.pool = pool;
+  out.acquireConnectionTimeout = p.acquireTimeoutMs;
+}
+
+/**
+ * `knex.destroy()` on `instance` leaves the manager's pool in place and calls back as knex's does.
+ * The pool is shared (explicit leases, other modules, `readKnex`), so one caller's `destroy()` must
+ * not end it for the others; knex's own `destroy()` would also drop its reference to the pool and
+ * make every later query on the shared instance fail. A script still exits after it: idle
+ * connections do not hold the event loop open (see `PgPooledConnection.transition`).
+ */
+export function keepOnDestroy(instance: Knex): void {
+  const client = instance.client as unknown as KnexClientInternals;
+  client.destroy = (callback) => {
+    if (typeof callback === 'function') callback();
+    return Promise.resolve();
+  };
 }

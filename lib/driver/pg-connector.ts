@@ -8,6 +8,8 @@ import type { Client as PgClient } from 'pg';
 import type { Logger } from 'winston';
 import { systemClock, withTimeout, type Clock } from '../pool/clock';
 import type { Connector } from '../pool/connector';
+import type { SessionSetupHook } from '../options-types';
+import { runAfterCreate, type ConnectionSource } from './connection-source';
 
 /** How long `close()` waits for the server to end a session before destroying the socket. */
 const CLOSE_GRACE_MS = 2_000;
@@ -97,6 +99,14 @@ export function openGuarded(knexClient: Knex.Client): Promise<PgClient> {
   }
 }
 
+/** Where a connector's settings come from and what runs on each new session. */
+export interface PgConnectorSetup {
+  /** The settings of each open (fixed, or from a connection function). Default: the knex client's. */
+  source?: ConnectionSource;
+  /** `pool.afterCreate`. */
+  afterCreate?: SessionSetupHook;
+}
+
 export class PgConnector implements Connector<PgClient> {
   private txStatusUnsupported = false;
 
@@ -104,20 +114,63 @@ export class PgConnector implements Connector<PgClient> {
     private readonly client: Knex.Client,
     private readonly log: Logger,
     private readonly clock: Clock = systemClock,
+    private readonly setup: PgConnectorSetup = {},
   ) {
     // knex's acquireRawConnection (version check, search path) opens through this method.
     (client as unknown as KnexPgClientInternals)._acquireOnlyConnection = () => openGuarded(client);
   }
 
+  /**
+   * Opens one connection: its settings (a connection function may be called), the connect with
+   * knex's session setup, then `pool.afterCreate`; all of it within `timeoutMs`. A failure at any
+   * step rejects (and closes what was opened), so the pool counts it and retries like any other.
+   */
   open(timeoutMs: number): Promise<PgClient> {
+    const hook = this.setup.afterCreate;
     let attempt: Promise<PgClient>;
     try {
-      attempt = this.client.acquireRawConnection() as Promise<PgClient>;
+      const settings = this.setup.source?.next();
+      attempt = settings instanceof Promise ? settings.then((s) => this.connect(s)) : this.connect(settings);
     } catch (error) {
       return Promise.reject(error);
     }
-    // A connection that arrives after the pool gave up is closed: no server session is leaked.
-    return withTimeout(attempt, timeoutMs, this.clock, 'Opening a connection (pool.createTimeoutMs)', (raw) => void this.close(raw));
+    if (hook === undefined) {
+      // A connection that arrives after the pool gave up is closed: no server session is leaked.
+      return withTimeout(attempt, timeoutMs, this.clock, 'Opening a connection (pool.createTimeoutMs)', (raw) => void this.close(raw));
+    }
+    let connected: PgClient | undefined;
+    let closing: Promise<void> | undefined;
+    const closeOnce = (raw: PgClient): Promise<void> => (closing ??= this.close(raw));
+    const prepared = attempt.then((raw) => {
+      connected = raw;
+      return this.prepare(raw, hook, closeOnce);
+    });
+    return withTimeout(prepared, timeoutMs, this.clock, 'Opening a connection (pool.createTimeoutMs)', (raw) => void closeOnce(raw)).catch(
+      (error: unknown) => {
+        // A hook still running at the deadline holds an open session: close it now, not when (or
+        // if ever) the hook ends.
+        if (connected !== undefined) void closeOnce(connected);
+        throw error;
+      },
+    );
+  }
+
+  /** Connects with `settings` (when given; knex's dialect reads them synchronously as it starts). */
+  private connect(settings: Record<string, unknown> | undefined): Promise<PgClient> {
+    if (settings !== undefined) (this.client as unknown as KnexPgClientInternals).connectionSettings = settings;
+    return this.client.acquireRawConnection() as Promise<PgClient>;
+  }
+
+  /** Runs the session set-up hook; a throw closes the session and fails the open. */
+  private async prepare(raw: PgClient, hook: SessionSetupHook, closeOnce: (raw: PgClient) => Promise<void>): Promise<PgClient> {
+    try {
+      await runAfterCreate(hook, raw);
+    } catch (error) {
+      this.log.warn(`pool.afterCreate failed; closing the new connection: ${error instanceof Error ? error.message : String(error)}`);
+      await closeOnce(raw);
+      throw error;
+    }
+    return raw;
   }
 
   close(raw: PgClient): Promise<void> {

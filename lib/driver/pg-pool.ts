@@ -10,7 +10,8 @@ import type { ResolvedConfig } from '../options';
 import type { Clock } from '../pool/clock';
 import type { Connector } from '../pool/connector';
 import { Pool } from '../pool/pool';
-import { bindKnex, createKnex, LeasingPoolAdapter } from './knex-adapter';
+import { ConnectionSource } from './connection-source';
+import { bindKnex, createKnex, exposeConfig, LeasingPoolAdapter } from './knex-adapter';
 import { PgConnector } from './pg-connector';
 import { PgPooledConnection } from './pooled-connection';
 
@@ -25,10 +26,13 @@ export interface PgPool {
 /** Makes the PostgreSQL connector for a knex client (replaceable in tests). */
 export type ConnectorFactory = (knexClient: Knex.Client, logger: Logger) => Connector<PgClient>;
 
-/** Connection settings handed to node-postgres, with the manager's defaults filled in. */
+/**
+ * Connection settings handed to node-postgres, with the manager's defaults filled in. For a
+ * connection function, only the defaults (its results get them at each open).
+ */
 export function driverSettings(connection: ResolvedConfig['connection'], config: ResolvedConfig): Record<string, unknown> {
   const base: Record<string, unknown> =
-    typeof connection === 'string' ? { connectionString: connection } : { ...connection };
+    typeof connection === 'string' ? { connectionString: connection } : typeof connection === 'function' ? {} : { ...connection };
   // pg gives up on a connect after this long (the pool also bounds the whole open).
   base.connectionTimeoutMillis ??= config.pool.createTimeoutMs;
   // TCP keepalive lets the kernel notice a peer that vanished without closing the socket.
@@ -59,7 +63,13 @@ export function createPgPool(
     () => ref.pool?.waiting ?? 0,
   );
   const knex = createKnex(adapter, driverSettings(connection, config), config.knex);
-  const connector = connectorFactory?.(knex.client, logger) ?? new PgConnector(knex.client, logger, clock);
+  exposeConfig(knex, connection, config);
+  const setup = {
+    // Fixed settings are already the knex client's; a function is called as each open needs it.
+    source: typeof connection === 'function' ? new ConnectionSource(connection, (c) => driverSettings(c, config), name === 'primary' ? 'connection' : `replicas[${name}].connection`) : undefined,
+    afterCreate: config.pool.afterCreate,
+  };
+  const connector = connectorFactory?.(knex.client, logger) ?? new PgConnector(knex.client, logger, clock, setup);
   const pool = new Pool<PgClient, PgPooledConnection>({
     name,
     options: config.pool,

@@ -4,7 +4,7 @@
  */
 import type { Knex } from 'knex';
 import type { Client as PgClient, QueryResult } from 'pg';
-import { PoolEntry } from '../pool/entry';
+import { PoolEntry, type EntryState } from '../pool/entry';
 
 /** Rows as plain objects keyed by column name. */
 export type Row = Record<string, unknown>;
@@ -28,14 +28,61 @@ export interface PooledConnection {
   readonly db: Knex;
 }
 
+/** The socket under a pg client, whose reference keeps the process alive. */
+interface Referable {
+  ref(): unknown;
+  unref(): unknown;
+}
+
+/** The client's socket (what pg's `Client.ref()` reaches through two calls), if it has one. */
+function socketOf(raw: PgClient): Referable | undefined {
+  const stream = (raw as unknown as { connection?: { stream?: Partial<Referable> } }).connection?.stream;
+  return typeof stream?.ref === 'function' && typeof stream.unref === 'function' ? (stream as Referable) : undefined;
+}
+
 /** Where a driver client records the entry that owns it. */
 export const ENTRY = Symbol('knex-connection-manager.entry');
 
-/** A pg client tagged with its record. */
-export type TaggedClient = PgClient & { [ENTRY]?: PgPooledConnection };
+/** A pg client tagged with its record, and the marks knex reads and writes on it. */
+export type TaggedClient = PgClient & {
+  [ENTRY]?: PgPooledConnection;
+  /** knex's connection id, shown in its `query`, `query-response` and `query-error` events. */
+  __knexUid?: string;
+  /** Set by knex when it gives up on the session (see `markDisposal`). */
+  __knex__disposed?: unknown;
+};
+
+/**
+ * Makes knex's "disposed" mark on `raw` retire `entry`. knex sets `__knex__disposed` when a query
+ * timed out without being cancelled (the statement may still be running, so the session is useless
+ * until it ends) or when the driver saw the socket fail; its own pools then discard the connection.
+ * An accessor turns that one assignment into the pool's retire mark, so release needs no extra check:
+ * the record closes (reason `disposed`) the moment it is given back, instead of being lent again.
+ * A dead socket is also reported through the connector's watch and closes as `broken` first.
+ */
+function markDisposal(raw: TaggedClient, entry: PgPooledConnection): void {
+  let mark: unknown = raw.__knex__disposed;
+  Object.defineProperty(raw, '__knex__disposed', {
+    configurable: true,
+    enumerable: false,
+    get: () => mark,
+    set: (value: unknown) => {
+      mark = value;
+      // A reason already given (renewal, expiry) stands: the record closes once either way.
+      if (value !== undefined && !entry.retire) {
+        entry.retire = true;
+        entry.retireReason = 'disposed';
+      }
+    },
+  });
+}
 
 export class PgPooledConnection extends PoolEntry<PgClient> implements PooledConnection {
   private boundDb: Knex | undefined = undefined;
+  /** The socket referenced while the record is busy (see `transition`); undefined until attached. */
+  private socket: Referable | undefined = undefined;
+  /** Whether `socket` currently keeps the process alive (sockets start referenced). */
+  private referenced = true;
 
   constructor(
     owner: object,
@@ -46,7 +93,31 @@ export class PgPooledConnection extends PoolEntry<PgClient> implements PooledCon
 
   override attach(raw: PgClient): void {
     super.attach(raw);
-    (raw as TaggedClient)[ENTRY] = this;
+    const tagged = raw as TaggedClient;
+    tagged[ENTRY] = this;
+    // As knex's own pools do, so its query events name the connection (here: the record's id).
+    tagged.__knexUid = this.id;
+    markDisposal(tagged, this);
+    this.socket = socketOf(raw);
+  }
+
+  /**
+   * An idle connection does not keep the process alive (as pg-pool's `allowExitOnIdle`): its socket
+   * is unreferenced while idle and referenced in every other open state, so a script whose work is done
+   * exits without closing the manager, while a query in flight, a check someone waits for, or a
+   * close being awaited is never cut short.
+   */
+  override transition(next: EntryState): void {
+    super.transition(next);
+    // A record still opening (or whose open failed) has no socket yet; a closed one needs none.
+    const socket = this.socket;
+    if (socket === undefined || next === 'closed') return;
+    const keepAlive = next !== 'idle';
+    if (keepAlive !== this.referenced) {
+      this.referenced = keepAlive;
+      if (keepAlive) socket.ref();
+      else socket.unref();
+    }
   }
 
   query<R extends Row = Row>(sql: string, bindings?: readonly unknown[]): Promise<QueryResult<R>> {

@@ -32,7 +32,7 @@ const RETURN: Disposition = Object.freeze({ kind: 'return' });
 const ROLLBACK: Disposition = Object.freeze({ kind: 'rollback' });
 
 const CLOSE_REASONS: readonly CloseReason[] = [
-  'broken', 'validation', 'retired', 'expired', 'idle', 'renewed', 'reset', 'poolClosed', 'createAbandoned',
+  'broken', 'validation', 'retired', 'expired', 'idle', 'renewed', 'reset', 'poolClosed', 'createAbandoned', 'disposed',
 ];
 
 /** One frozen close decision per reason, made once. */
@@ -68,7 +68,7 @@ export function disposition(
 /**
  * The counter each close reason adds to (besides `destroyed`, which every closure adds to).
  * A dead connection counts as a validation failure wherever it is found: at release, on arrival,
- * at checkout, or by the driver while idle.
+ * at checkout, or by the driver while idle; so does one the driver disposed of (`disposed`).
  */
 export const CLOSE_COUNTER: Readonly<Record<CloseReason, keyof PoolCounters | undefined>> = {
   broken: 'validationFailures',
@@ -80,4 +80,7 @@ export const CLOSE_COUNTER: Readonly<Record<CloseReason, keyof PoolCounters | un
   reset: undefined,
   poolClosed: undefined,
   createAbandoned: undefined,
+  // The driver gave up on the session (a query timed out without being cancelled and may still be
+  // running): like a dead connection, it must never be lent again.
+  disposed: 'validationFailures',
 };

@@ -25,7 +25,8 @@ export type CloseReason =
   | 'renewed'
   | 'reset'
   | 'poolClosed'
-  | 'createAbandoned';
+  | 'createAbandoned'
+  | 'disposed';
 
 const TRANSITIONS: Readonly<Record<EntryState, readonly EntryState[]>> = {
   creating: ['reserved', 'closing'],

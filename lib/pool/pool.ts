@@ -296,10 +296,15 @@ export class Pool<C, E extends PoolEntry<C>> extends PoolRecords<C, E> {
       if (entry.state === 'idle') void this.destroy(entry, 'poolClosed');
     }
     if (this.registry.busyCount > 0) {
+      const began = this.clock.now();
       this.closeTimer = this.clock.setTimer(() => {
         this.closeTimer = undefined;
+        const now = this.clock.now();
         for (const entry of this.registry.openEntries()) {
-          this.log.warn(`Closing connection ${entry.id} by force: still checked out ${Math.round(this.clock.now() - entry.checkedOutMono)} ms after close() began`, { pool: this.name });
+          this.log.warn(
+            `Closing connection ${entry.id} by force: still checked out ${Math.round(now - began)} ms after close() began (held for ${Math.round(now - entry.checkedOutMono)} ms)`,
+            { pool: this.name },
+          );
           void this.destroy(entry, 'poolClosed');
         }
       }, this.options.closeTimeoutMs);

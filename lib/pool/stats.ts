@@ -21,7 +21,7 @@ export interface PoolCounters {
   aborted: number;
   /** Failed attempts to open a connection (each retry counts). */
   createErrors: number;
-  /** Connections closed because a validation or rollback failed or the driver reported them dead. */
+  /** Connections closed because a validation or rollback failed, the driver reported them dead, or knex disposed of them. */
   validationFailures: number;
   /** Connections retired for passing their max lifetime. */
   expired: number;

@@ -162,11 +162,12 @@ test('knex queries and explicit leases share one pool', async () => {
   expect(await countBackends(url, appName)).toBe(1);
 });
 
-test('manager.knex.destroy() does not close the manager', async () => {
+test('manager.knex.destroy() does not close the manager, and manager.knex keeps working', async () => {
   const manager = getConnectionInstance(config('kcm-spec-knex-destroy', { min: 1, max: 2 }));
   await manager.ready();
   await manager.knex.destroy();
   expect(manager.isOpen).toBe(true);
+  expect((await manager.knex.raw<{ rows: unknown[] }>('select 1 as one')).rows).toEqual([{ one: 1 }]);
   await manager.withConnection(async (conn) => {
     expect((await conn.query('select 1 as one')).rows).toEqual([{ one: 1 }]);
   });

@@ -72,6 +72,7 @@ describe('close reason → counter', () => {
     ['reset', undefined],
     ['poolClosed', undefined],
     ['createAbandoned', undefined],
+    ['disposed', 'validationFailures'],
   ] as Array<[CloseReason, string | undefined]>)('%s counts in %s', (reason, counter) => {
     expect(CLOSE_COUNTER[reason]).toBe(counter);
   });

@@ -46,7 +46,7 @@ describe('invalid configurations throw E_INVALID_CONFIG naming the option', () =
     ['pool not an object', { connection, pool: 10 }, 'pool'],
     ['missing connection', { pool: { max: 2 } }, 'connection'],
     ['empty connection string', { connection: '  ' }, 'connection'],
-    ['knex option the manager owns', { connection, knex: { pool: { max: 2 } } }, 'knex.pool'],
+    ['knex option the manager owns', { connection, knex: { pool: { max: 2 } } }, 'knex.pool.max'],
     ['max beyond a safe integer', { connection, pool: { max: 1e20 } }, 'pool.max'],
     ['port not a number', { connection: { host: '127.0.0.1', port: 'abc' } }, 'connection.port'],
     ['negative port', { connection: { host: '127.0.0.1', port: -1 } }, 'connection.port'],
