@@ -124,7 +124,8 @@ function readTokens(sql: string): Token[] | undefined {
 /** The name at `j` with its schema, or undefined when the token is not an identifier. */
 function nameAt(sql: string, tokens: readonly Token[], j: number): QualifiedName | undefined {
   const name = identifierName(sql, tokens[j]);
-  return name === undefined ? undefined : { schema: qualifierOf(sql, tokens, j, 0), name };
+  // `""` is no identifier (PostgreSQL refuses a zero-length one): nothing to learn from it.
+  return name === undefined || name === '' ? undefined : { schema: qualifierOf(sql, tokens, j, 0), name };
 }
 
 /** A name that is the system's, not the application's: never learned. */

@@ -99,6 +99,13 @@ describe('LearnedWrites.learnFrom', () => {
     expect(learned.snapshot().functions).toEqual(['f', 'g']);
   });
 
+  it('learns nothing from a zero-length quoted identifier (PostgreSQL refuses one)', () => {
+    const { learned } = store(5);
+    expect(learned.learnFrom('table ""')).toEqual([]);
+    expect(learned.learnFrom('SELECT ""()')).toEqual([]);
+    expect(learned.size).toBe(0);
+  });
+
   it('never throws, whatever the text; what it learns sends that text to the primary; it stays within its bound', () => {
     const sqlish = fc.string({
       unit: fc.constantFrom(...'abfxyz_0 \n\'"();,.*'.split(''), 'select ', ' from ', ' join ', ' as ', 'f(', 'x.f(', 'with ', 'table ', '$$', '/*', '*/', '--'),
