@@ -33,3 +33,12 @@ export function forKnex(error: unknown): never {
   if (isConnectionManagerError(error, 'E_ACQUIRE_TIMEOUT')) throw new KnexAcquireTimeoutError(error);
   throw error;
 }
+
+/**
+ * True when knex gave up on the statement running on `raw`: its `.timeout()` fired and it marked
+ * the session disposed with its timeout error. Nobody awaits that statement's result any more, so
+ * it must not be run again elsewhere (a socket failure marks the session too, with another error).
+ */
+export function abandonedByKnex(raw: unknown): boolean {
+  return (raw as { __knex__disposed?: unknown } | undefined)?.__knex__disposed instanceof KnexTimeoutError;
+}

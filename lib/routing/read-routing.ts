@@ -12,6 +12,7 @@ import type { Clock } from '../pool/clock';
 import { AcquireDeadline } from '../pool/deadline';
 import type { Pool } from '../pool/pool';
 import type { PgPooledConnection, Row } from '../driver/pooled-connection';
+import { abandonedByKnex } from '../driver/knex-errors';
 import type { ReadYourWrites } from './read-your-writes';
 import { isReadOnlyViolation, isReplicaFault } from './replica-faults';
 import type { Router } from './router';
@@ -67,7 +68,8 @@ export class ReadRouting {
       try {
         return await run(entry.raw as PgClient);
       } catch (error) {
-        if (!this.isRetried(error, sql, pool, 'readKnex')) throw error;
+        // A statement knex already timed out is not retried on the primary: nobody waits for it.
+        if (abandonedByKnex(entry.raw) || !this.isRetried(error, sql, pool, 'readKnex')) throw error;
       }
     }
     return this.onPrimary(deadline, (primaryEntry) => run(primaryEntry.raw as PgClient));

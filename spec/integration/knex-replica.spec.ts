@@ -49,6 +49,15 @@ test('readKnex on a replica: a disposed connection is closed, and acquire timeou
   } finally {
     await withAdminClient(cluster.replicaUrl, (c) => c.query('select pg_terminate_backend($1)', [stuck]));
   }
+  // knex gave up on that statement: when its session dies, it is not run again on the primary.
+  const running = (url: string) =>
+    withAdminClient(url, async (c) => {
+      const { rows } = await c.query<{ n: number }>("select count(*)::int as n from pg_stat_activity where query like '%kcm-replica-disposed%' and pid <> pg_backend_pid()");
+      return rows[0].n;
+    });
+  await until(async () => (await running(cluster.replicaUrl)) === 0, { description: 'the abandoned statement gone from the standby' });
+  await until(() => manager.getPoolStats().replicas?.r1.inUse === 0, { description: 'the disposed replica connection given back' });
+  expect(await running(cluster.primaryUrl)).toBe(0);
 
   // Both pools full: the read waits out its one deadline and fails the way knex's pool would.
   const primaryHeld = await manager.getConnection();
