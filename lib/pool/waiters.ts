@@ -128,18 +128,7 @@ export class WaiterQueue<E> {
     waiter.prev = waiter.next = undefined;
     this.size--;
     this.removeFromBucket(waiter);
-    if (waiter.signal && waiter.abortListener) {
-      const listener = waiter.abortListener;
-      waiter.abortListener = undefined;
-      // Runs inside timers and releases: a signal whose removeEventListener throws must not take
-      // the process down or leave a connection checked out with no holder. The listener is
-      // inert once the waiter is inactive, so leaving it subscribed is harmless.
-      try {
-        waiter.signal.removeEventListener('abort', listener);
-      } catch {
-        // Nothing to undo: the waiter is already unlinked.
-      }
-    }
+    if (waiter.abortListener !== undefined) unsubscribe(waiter);
   }
 
   /** Cancels every bucket timer (for `close()`). */
@@ -197,5 +186,21 @@ export class WaiterQueue<E> {
     }
     if (bucket.head) this.arm(bucket, bucket.head.deadlineMono - now);
     else if (this.buckets.get(bucket.timeoutMs) === bucket) this.buckets.delete(bucket.timeoutMs);
+  }
+}
+
+/**
+ * Drops a dequeued waiter's abort listener. Runs inside timers and releases: a signal whose
+ * removeEventListener throws must not take the process down or leave a connection checked out
+ * with no holder. The listener is inert once the waiter is inactive, so leaving it subscribed is
+ * harmless. Kept out of `remove()` so the common case (no signal) stays small.
+ */
+function unsubscribe<E>(waiter: Waiter<E>): void {
+  const listener = waiter.abortListener as () => void;
+  waiter.abortListener = undefined;
+  try {
+    waiter.signal?.removeEventListener('abort', listener);
+  } catch {
+    // Nothing to undo: the waiter is already unlinked.
   }
 }
