@@ -12,7 +12,8 @@ export type ErrorCode =
   | 'E_POOL_CLOSED'
   | 'E_NOT_CHECKED_OUT'
   | 'E_CONNECT'
-  | 'E_QUEUE_FULL';
+  | 'E_QUEUE_FULL'
+  | 'E_RATE_LIMITED';
 
 /** Base class of every error thrown by the library. */
 export class ConnectionManagerError extends Error {

@@ -24,6 +24,8 @@ import { ReadRouting } from './routing/read-routing';
 import { runOnEveryPool } from './manager/triggers';
 import type { PoolMaintenance } from './pool/maintenance';
 import { AdminEndpointHandle, adminNotConfigured, type AdminEndpoint } from './manager/admin-endpoint';
+import { TagAdmission } from './admission/policy';
+import { checkTags, runWithTags } from './admission/tags';
 
 export type { AdminEndpoint } from './manager/admin-endpoint';
 
@@ -86,6 +88,8 @@ export class ConnectionManager {
     // Without replicas, reads go to the primary's knex.
     this.routing = new ReadRouting(this.primary.pool, this.router, this.readYourWrites, this.clock, config.pool);
     this.readKnex = replicas.length === 0 ? this.knex : createReadKnex(config, this.knex, () => this.routing.leaseDefaultRead());
+    // Each pool gets its own policy: quotas and fair share count the connections of that pool.
+    if (config.admission) for (const pool of this.pools) pool.useAdmission(new TagAdmission(config.admission, this.clock));
     if (config.admin) {
       const observed = [{ name: 'primary', pool: this.primary.pool }, ...replicas.map((r) => ({ name: r.name, pool: r.handle.pool }))];
       this.adminEndpoint = new AdminEndpointHandle(this, config.admin, observed, this.log);
@@ -152,6 +156,20 @@ export class ConnectionManager {
   withReadYourWrites<T>(fn: () => T): T {
     validateCallback(fn, 'withReadYourWrites');
     return this.readYourWrites.run(fn);
+  }
+
+  /**
+   * Runs `fn` in a tag scope: every acquire inside it, however deep (`getConnection`,
+   * `withConnection`, `query`, `knex`, `readKnex`), carries `tags`, merged over those of an
+   * enclosing scope; a call's own `tags` option merges over them. See docs/admission.md.
+   * @throws ConnectionManagerError `E_INVALID_CONFIG` for bad tags or a non-function `fn`.
+   */
+  withTags<T>(tags: Readonly<Record<string, string>>, fn: () => T): T {
+    const checked = checkTags(tags, 'withTags() tags');
+    if (typeof fn !== 'function') {
+      throw new ConnectionManagerError('E_INVALID_CONFIG', 'Invalid argument "fn" of withTags(): expected a function. Pass a function, e.g. withTags({ tenant }, async () => ...).');
+    }
+    return runWithTags(checked, fn);
   }
 
   /**

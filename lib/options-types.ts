@@ -5,6 +5,7 @@
  */
 import type { Knex } from 'knex';
 import type { Logger } from 'winston';
+import type { AdmissionOptions, ResolvedAdmissionOptions } from './admission/types';
 
 /** Log levels understood by the built-in logger (winston's npm levels). */
 export type LogLevel = 'error' | 'warn' | 'info' | 'http' | 'verbose' | 'debug' | 'silly';
@@ -119,6 +120,8 @@ export interface ConnectionManagerConfig {
   routing?: RoutingOptions;
   /** The admin HTTP endpoint; off when left out. */
   admin?: AdminOptions;
+  /** Fair, multi-tenant admission (tags, priorities, quotas, fair share, rate limits); off when left out. */
+  admission?: AdmissionOptions;
 }
 
 /** Pool options with every default filled in. */
@@ -137,4 +140,6 @@ export interface ResolvedConfig {
   routing: Required<RoutingOptions>;
   /** Undefined when the admin endpoint is off. */
   admin?: ResolvedAdminOptions;
+  /** Undefined when admission is off. */
+  admission?: ResolvedAdmissionOptions;
 }

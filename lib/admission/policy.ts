@@ -1,0 +1,207 @@
+/**
+ * The admission policy: the one interface the pool consults (`AdmissionPolicy` in
+ * lib/pool/waiters.ts). It answers "which waiter next, given one free connection?" by the rules of
+ * docs/admission.md, in this order:
+ *
+ *  1. a waiter one of whose quotas stands at its limit is skipped (never a wall for those behind);
+ *  2. the highest priority class first, a waiter being promoted one class per `priorityAgingMs`;
+ *  3. with `fairShare`, the value of that key holding the fewest connections;
+ *  4. the longest-waiting.
+ *
+ * Waiters live in groups (queues.ts): FIFO sub-queues of waiters alike for every rule, so each
+ * group is represented by its oldest waiter. Complexity, with G the groups that have waiters
+ * (distinct class × fair-share value × quota values among the waiting callers, bounded by the tag
+ * values in use, never by the number of waiters):
+ *  - admit: O(keys of the caller's tags) (+ a token bucket per rate-limited key);
+ *  - enqueue, unlink (served, timed out, aborted), checkout, release: O(keys of the caller's tags);
+ *  - next: O(G), a blocked group skipped in O(quota keys).
+ * At 50 tenants that is a scan of at most 150 group heads, without touching the waiters behind them.
+ *
+ * Without `admission` none of this exists: the pool's `admission` is undefined and it serves FIFO.
+ */
+import { ConnectionManagerError } from '../errors';
+import type { Clock } from '../pool/clock';
+import type { TagStatsByKey } from '../pool/stats';
+import type { AdmissionPolicy, Waiter, WaiterTicket } from '../pool/waiters';
+import { Group, SlotTable, Ticket, type Slot } from './queues';
+import { RateLimiter, rateLimitedError } from './rate-limits';
+import { TagStatsTable } from './tag-stats';
+import { effectiveTags, formatTags } from './tags';
+import type { ResolvedAdmissionOptions, Tags } from './types';
+
+const NO_TAGS: Tags = Object.freeze({});
+const CLASS_OF: Readonly<Record<string, number>> = { high: 0, normal: 1, low: 2 };
+const CLASS_NAMES = ['high', 'normal', 'low'];
+
+export class TagAdmission<E extends object> implements AdmissionPolicy<E> {
+  private readonly stats: TagStatsTable;
+  private readonly slots: SlotTable;
+  private readonly quotaKeys: readonly string[];
+  private readonly fairKey: string | undefined;
+  private readonly limiter: RateLimiter | undefined;
+  private readonly agingMs: number;
+  /** Groups by id (class, fair value, quota values). */
+  private readonly groups = new Map<string, Group<E>>();
+  /** Groups with waiters: the only thing `next` walks. */
+  private readonly active = new Set<Group<E>>();
+  /** The ticket of each checked-out record. */
+  private readonly holders = new Map<E, Ticket<E>>();
+  private readonly dropGroup = (group: Group<E>): void => {
+    this.active.delete(group);
+    this.groups.delete(group.id);
+  };
+
+  constructor(
+    options: ResolvedAdmissionOptions,
+    clock: Clock,
+  ) {
+    this.stats = new TagStatsTable(options.tagKeys, options.maxTagValues);
+    this.quotaKeys = Object.keys(options.quotas);
+    this.fairKey = options.fairShare;
+    const slotLimits: Record<string, Readonly<Record<string, number>>> = { ...options.quotas };
+    if (this.fairKey !== undefined) slotLimits[this.fairKey] ??= {};
+    this.slots = new SlotTable(slotLimits);
+    this.limiter = Object.keys(options.rateLimits).length > 0 ? new RateLimiter(options.rateLimits, clock) : undefined;
+    this.agingMs = options.priorityAgingMs;
+  }
+
+  admit(explicit: Tags | undefined, priority: string | undefined): Ticket<E> {
+    const tags = effectiveTags(explicit) ?? NO_TAGS;
+    const rows = this.stats.rowsFor(tags);
+    if (this.limiter !== undefined) {
+      const refusal = this.limiter.take(tags);
+      if (refusal !== undefined) {
+        for (const row of rows) row.rateLimited++;
+        throw rateLimitedError(refusal);
+      }
+    }
+    this.slots.sweepIfLarge();
+    let quotas: Slot[] | undefined;
+    for (const key of this.quotaKeys) {
+      const value = tags[key];
+      if (value !== undefined) (quotas ??= []).push(this.slots.slot(key, value));
+    }
+    const fairValue = this.fairKey === undefined ? undefined : tags[this.fairKey];
+    const fair = fairValue === undefined ? undefined : this.slots.slot(this.fairKey as string, fairValue);
+    return new Ticket<E>(tags, priority === undefined ? 1 : CLASS_OF[priority], quotas ?? [], fair, rows);
+  }
+
+  mayHold(ticket: WaiterTicket): boolean {
+    return !(ticket as Ticket<E>).blocked();
+  }
+
+  enqueued(waiter: Waiter<E>): void {
+    const ticket = waiter.ticket as Ticket<E>;
+    ticket.waiter = waiter;
+    let id = `${ticket.cls}`;
+    if (ticket.fair !== undefined) id += `\u0000${ticket.fair.value}`;
+    for (const slot of ticket.quotas) id += `\u0001${slot.key}\u0000${slot.value}`;
+    let group = this.groups.get(id);
+    if (group === undefined) {
+      group = new Group<E>(id, ticket.cls, ticket.fair, this.dropGroup);
+      this.groups.set(id, group);
+    }
+    if (group.head === undefined) this.active.add(group);
+    group.push(ticket);
+    for (const slot of ticket.quotas) slot.waiting++;
+    if (ticket.fair !== undefined) ticket.fair.waiting++;
+    for (const row of ticket.rows) row.waiting++;
+  }
+
+  next(now: number): Waiter<E> | undefined {
+    let best: Ticket<E> | undefined;
+    let bestClass = 0;
+    let bestHeld = 0;
+    for (const group of this.active) {
+      const head = group.head as Ticket<E>;
+      if (head.blocked()) continue;
+      const waiter = head.waiter as Waiter<E>;
+      const cls = this.agingMs > 0 ? Math.max(0, group.cls - Math.floor((now - waiter.enqueuedMono) / this.agingMs)) : group.cls;
+      const held = group.fair === undefined ? 0 : group.fair.held;
+      if (
+        best === undefined ||
+        cls < bestClass ||
+        (cls === bestClass && (held < bestHeld || (held === bestHeld && waiter.enqueuedMono < (best.waiter as Waiter<E>).enqueuedMono)))
+      ) {
+        best = head;
+        bestClass = cls;
+        bestHeld = held;
+      }
+    }
+    return best?.waiter;
+  }
+
+  checkedOut(entry: E, ticket: WaiterTicket, now: number, waitedMs: number | undefined): void {
+    const t = ticket as Ticket<E>;
+    t.sinceMono = now;
+    this.holders.set(entry, t);
+    for (const slot of t.quotas) slot.held++;
+    // A fair-share key with a quota has the same slot in both: count it once.
+    if (t.fair !== undefined && !t.quotas.includes(t.fair)) t.fair.held++;
+    for (const row of t.rows) {
+      row.inUse++;
+      row.acquired++;
+      if (waitedMs !== undefined) {
+        row.wait.count++;
+        row.wait.totalMs += waitedMs;
+        if (waitedMs > row.wait.maxMs) row.wait.maxMs = waitedMs;
+      }
+    }
+  }
+
+  released(entry: E, now: number): void {
+    const t = this.holders.get(entry);
+    if (t === undefined) return;
+    this.holders.delete(entry);
+    for (const slot of t.quotas) slot.held--;
+    if (t.fair !== undefined && !t.quotas.includes(t.fair)) t.fair.held--;
+    for (const row of t.rows) {
+      row.inUse--;
+      row.heldMs += now - t.sinceMono;
+    }
+  }
+
+  timedOut(waiter: Waiter<E>, error: Error): void {
+    const t = waiter.ticket as Ticket<E>;
+    for (const row of t.rows) row.timedOut++;
+    let note = '';
+    const full = t.quotas.find((slot) => slot.held >= slot.limit);
+    if (full !== undefined) {
+      note += ` It was held back by its quota: ${full.key}=${full.value} holds ${full.held} of its ${full.limit} connections (admission.quotas.${full.key}); others were served meanwhile.`;
+    }
+    const top = this.topHolders();
+    if (top !== '') note += ` Held: ${top}.`;
+    if (note !== '' && error instanceof ConnectionManagerError) error.message += note;
+  }
+
+  tagsOf(entry: E): Tags | undefined {
+    return this.holders.get(entry)?.tags;
+  }
+
+  tagStats(): TagStatsByKey {
+    return this.stats.snapshot();
+  }
+
+  /**
+   * "8 of 10 held by tenant=acme": the tag shared by the most holders. O(holders × their tags),
+   * only when building a timeout message.
+   */
+  private topHolders(): string {
+    const counts = new Map<string, number>();
+    for (const t of this.holders.values()) {
+      for (const [key, value] of Object.entries(t.tags)) {
+        const label = formatTags({ [key]: value });
+        counts.set(label, (counts.get(label) ?? 0) + 1);
+      }
+    }
+    let label = '';
+    let most = 0;
+    for (const [l, n] of counts) if (n > most) [label, most] = [l, n];
+    return most === 0 ? '' : `${most} of ${this.holders.size} held by ${label}`;
+  }
+
+  /** The class name of a ticket (for tests and messages). */
+  static className(cls: number): string {
+    return CLASS_NAMES[cls];
+  }
+}
