@@ -97,6 +97,22 @@ describe('quotas', () => {
     for (const e of [second.value!, ...big]) pool.release(e);
   });
 
+  test('a release that frees two quotas serves both waiters it unblocks (one with an idle connection)', async () => {
+    const { pool, clock } = admitted({ quotas: { tenant: { default: 1 }, feature: { default: 1 } } }, { pool: { max: 3 } });
+    const holder = await pool.acquire({ tags: { tenant: 'a', feature: 'y' } });
+    const waiters = {
+      byTenant: observe(pool.acquire({ tags: { tenant: 'a', feature: 'x' } })),
+      byFeature: observe(pool.acquire({ tags: { tenant: 'c', feature: 'y' } })),
+    };
+    await clock.flush();
+    expect(served(waiters)).toEqual([]);
+    expect(pool.stats().idle).toBeGreaterThan(0);
+    pool.release(holder);
+    await clock.flush();
+    expect(served(waiters)).toEqual(['byTenant', 'byFeature']);
+    for (const o of Object.values(waiters)) pool.release(o.value!);
+  });
+
   test('the deadline still ends a waiter held back by its quota, and the message says so', async () => {
     const { pool, clock } = admitted({ quotas: { tenant: { acme: 1 } } }, { pool: { max: 3 } });
     const held = await pool.acquire({ tags: { tenant: 'acme', feature: 'checkout' } });
