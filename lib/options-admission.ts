@@ -17,8 +17,8 @@ const MAX_TAG_KEYS = 16;
 export const DEFAULT_ADMISSION = Object.freeze({ maxTagValues: 100, priorityAgingMs: 1000 });
 
 function checkKey(name: string, key: unknown): string {
-  if (typeof key !== 'string' || !LABEL_NAME.test(key)) {
-    throw invalidConfig(name, `expected a tag key made of letters, digits and _ (not starting with a digit, at most 64), got ${describe(key)}`, 'Use a key such as "tenant".');
+  if (typeof key !== 'string' || !LABEL_NAME.test(key) || key === 'pool' || key.startsWith('__')) {
+    throw invalidConfig(name, `expected a tag key made of letters, digits and _ (not starting with a digit or "__", at most 64, not "pool": it becomes a metric label), got ${describe(key)}`, 'Use a key such as "tenant".');
   }
   return key;
 }

@@ -287,3 +287,22 @@ describe('tags', () => {
     expect(resolveOptions(base).admission).toBeUndefined();
   });
 });
+
+describe('tags in metrics and kcm stats', () => {
+  test('/metrics has a series per tag value labelled by its key; kcm stats shows holders and a tag table', async () => {
+    const { PoolMetrics } = await import('../../lib/admin/metrics');
+    const { formatStats } = await import('../../lib/cli/format');
+    const { pool } = admitted({ tagKeys: ['tenant'], rateLimits: { tenant: { default: { perSecond: 1, burst: 1 } } } }, { pool: { max: 2 } });
+    const held = await pool.acquire({ tags: { tenant: 'acme', feature: 'checkout' } });
+    await expect(pool.acquire({ tags: { tenant: 'acme' } })).rejects.toMatchObject({ code: 'E_RATE_LIMITED' });
+    const text = await new PoolMetrics(() => pool.stats()).scrape();
+    expect(text).toContain('kcm_tag_connections_in_use{pool="primary",tenant="acme"} 1');
+    expect(text).toContain('kcm_tag_acquired_total{pool="primary",tenant="acme"} 1');
+    expect(text).toContain('kcm_tag_rate_limited_total{pool="primary",tenant="acme"} 1');
+    const out = formatStats(pool.stats());
+    expect(out).toMatch(/in use .*tenant=acme,feature=checkout/);
+    expect(out).toMatch(/tenant=acme\s+1\s+0\s+1\s+0 ms\s+0\s+1\s/);
+    pool.release(held);
+    expect(await new PoolMetrics(() => pool.stats()).scrape()).toContain('kcm_tag_connections_in_use{pool="primary",tenant="acme"} 0');
+  });
+});
