@@ -23,7 +23,7 @@ import { ConnectionManagerError } from '../errors';
 import type { Clock } from '../pool/clock';
 import type { TagStatsByKey } from '../pool/stats';
 import type { AdmissionPolicy, Waiter, WaiterTicket } from '../pool/waiters';
-import { Group, SlotTable, Ticket, type Slot } from './queues';
+import { Group, Slot, SlotTable, Ticket } from './queues';
 import { RateLimiter, rateLimitedError } from './rate-limits';
 import { TagStatsTable } from './tag-stats';
 import { effectiveTags, formatTags } from './tags';
@@ -44,11 +44,14 @@ export class TagAdmission<E extends object> implements AdmissionPolicy<E> {
   private readonly groups = new Map<string, Group<E>>();
   /** Groups with waiters: the only thing `next` walks. */
   private readonly active = new Set<Group<E>>();
+  /** Holds the groups of callers with neither a quota nor a fair-share tag. */
+  private readonly untagged = new Slot('', '', Number.POSITIVE_INFINITY);
   /** The ticket of each checked-out record. */
   private readonly holders = new Map<E, Ticket<E>>();
   private readonly dropGroup = (group: Group<E>): void => {
     this.active.delete(group);
-    this.groups.delete(group.id);
+    if (group.owner !== undefined) group.owner.groups[group.cls] = undefined;
+    else this.groups.delete(group.id);
   };
 
   constructor(
@@ -93,14 +96,8 @@ export class TagAdmission<E extends object> implements AdmissionPolicy<E> {
   enqueued(waiter: Waiter<E>): void {
     const ticket = waiter.ticket as Ticket<E>;
     ticket.waiter = waiter;
-    let id = `${ticket.cls}`;
-    if (ticket.fair !== undefined) id += `\u0000${ticket.fair.value}`;
-    for (const slot of ticket.quotas) id += `\u0001${slot.key}\u0000${slot.value}`;
-    let group = this.groups.get(id);
-    if (group === undefined) {
-      group = new Group<E>(id, ticket.cls, ticket.fair, this.dropGroup);
-      this.groups.set(id, group);
-    }
+    ticket.enqueuedMono = waiter.enqueuedMono;
+    const group = this.groupOf(ticket);
     if (group.head === undefined) this.active.add(group);
     group.push(ticket);
     for (const slot of ticket.quotas) slot.waiting++;
@@ -108,24 +105,43 @@ export class TagAdmission<E extends object> implements AdmissionPolicy<E> {
     for (const row of ticket.rows) row.waiting++;
   }
 
+  /** The group of a ticket's kind, made on first use. O(slots of the ticket). */
+  private groupOf(ticket: Ticket<E>): Group<E> {
+    const { cls, fair, quotas } = ticket;
+    // One slot only (one tenant key, say): the group hangs on the slot, no id to build.
+    const only = quotas.length === 0 ? fair : quotas.length === 1 && (fair === undefined || fair === quotas[0]) ? quotas[0] : undefined;
+    if (only !== undefined || (quotas.length === 0 && fair === undefined)) {
+      const owner = only ?? this.untagged;
+      let group = owner.groups[cls] as Group<E> | undefined;
+      if (group === undefined) owner.groups[cls] = group = new Group<E>('', cls, fair, owner, this.dropGroup);
+      return group;
+    }
+    let id = `${cls}`;
+    if (fair !== undefined) id += `\u0000${fair.value}`;
+    for (const slot of quotas) id += `\u0001${slot.key}\u0000${slot.value}`;
+    let group = this.groups.get(id);
+    if (group === undefined) this.groups.set(id, (group = new Group<E>(id, cls, fair, undefined, this.dropGroup)));
+    return group;
+  }
+
   next(now: number): Waiter<E> | undefined {
     let best: Ticket<E> | undefined;
     let bestClass = 0;
     let bestHeld = 0;
+    let bestEnqueued = 0;
+    const agingMs = this.agingMs;
     for (const group of this.active) {
       const head = group.head as Ticket<E>;
-      if (head.blocked()) continue;
-      const waiter = head.waiter as Waiter<E>;
-      const cls = this.agingMs > 0 ? Math.max(0, group.cls - Math.floor((now - waiter.enqueuedMono) / this.agingMs)) : group.cls;
+      if (head.quotas.length !== 0 && head.blocked()) continue;
+      const enqueued = head.enqueuedMono;
+      let cls = group.cls;
+      if (cls !== 0 && agingMs > 0) cls = Math.max(0, cls - Math.floor((now - enqueued) / agingMs));
       const held = group.fair === undefined ? 0 : group.fair.held;
-      if (
-        best === undefined ||
-        cls < bestClass ||
-        (cls === bestClass && (held < bestHeld || (held === bestHeld && waiter.enqueuedMono < (best.waiter as Waiter<E>).enqueuedMono)))
-      ) {
+      if (best === undefined || cls < bestClass || (cls === bestClass && (held < bestHeld || (held === bestHeld && enqueued < bestEnqueued)))) {
         best = head;
         bestClass = cls;
         bestHeld = held;
+        bestEnqueued = enqueued;
       }
     }
     return best?.waiter;

@@ -12,6 +12,11 @@ import type { TagStats, Tags } from './types';
 export class Slot {
   held = 0;
   waiting = 0;
+  /**
+   * The groups, per class, of callers whose only quota or fair-share slot is this one (the common
+   * case: one tenant key): found here without building a group id.
+   */
+  readonly groups: unknown[] = [undefined, undefined, undefined];
   constructor(
     readonly key: string,
     readonly value: string,
@@ -28,6 +33,8 @@ export class Ticket<E> implements WaiterTicket {
   next: Ticket<E> | undefined = undefined;
   /** When its connection was checked out (monotonic). */
   sinceMono = 0;
+  /** When its waiter was queued (monotonic), copied here so the choice reads one object per group. */
+  enqueuedMono = 0;
 
   constructor(
     readonly tags: Tags,
@@ -43,7 +50,8 @@ export class Ticket<E> implements WaiterTicket {
 
   /** True when one of its quotas stands at its limit. O(quota keys). */
   blocked(): boolean {
-    for (const slot of this.quotas) if (slot.held >= slot.limit) return true;
+    const quotas = this.quotas;
+    for (let i = 0; i < quotas.length; i++) if (quotas[i].held >= quotas[i].limit) return true;
     return false;
   }
 
@@ -65,9 +73,12 @@ export class Group<E> {
   tail: Ticket<E> | undefined = undefined;
 
   constructor(
+    /** Its key in the policy's map; empty when it is cached on `owner` instead. */
     readonly id: string,
     readonly cls: number,
     readonly fair: Slot | undefined,
+    /** The one slot it is cached on (see `Slot.groups`), if any. */
+    readonly owner: Slot | undefined,
     /** Called when the group empties, to drop it from the policy's indexes. */
     private readonly onEmpty: (group: Group<E>) => void,
   ) {}
