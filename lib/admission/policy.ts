@@ -68,14 +68,14 @@ export class TagAdmission<E extends object> implements AdmissionPolicy<E> {
     this.agingMs = options.priorityAgingMs;
   }
 
-  admit(explicit: Tags | undefined, priority: string | undefined): Ticket<E> {
+  admit(explicit: Tags | undefined, priority: string | undefined): Ticket<E> | Error {
     const tags = effectiveTags(explicit) ?? NO_TAGS;
     const rows = this.stats.rowsFor(tags);
     if (this.limiter !== undefined) {
       const refusal = this.limiter.take(tags);
       if (refusal !== undefined) {
         for (const row of rows) row.rateLimited++;
-        throw rateLimitedError(refusal);
+        return rateLimitedError(refusal);
       }
     }
     this.slots.sweepIfLarge();
@@ -93,8 +93,9 @@ export class TagAdmission<E extends object> implements AdmissionPolicy<E> {
     return !(ticket as Ticket<E>).blocked();
   }
 
-  enqueued(waiter: Waiter<E>): void {
-    const ticket = waiter.ticket as Ticket<E>;
+  enqueued(waiter: Waiter<E>, t: WaiterTicket): void {
+    const ticket = t as Ticket<E>;
+    waiter.ticket = ticket;
     ticket.waiter = waiter;
     ticket.enqueuedMono = waiter.enqueuedMono;
     const group = this.groupOf(ticket);

@@ -12,7 +12,7 @@ import type { TimerHandle } from './clock';
 import { withTimeout } from './clock';
 import { isOpenState, type PoolEntry } from './entry';
 import { longestHeld, statsSnapshot, type HeldConnection, type PoolStats } from './stats';
-import type { AdmissionPolicy, Waiter, WaiterTicket } from './waiters';
+import type { AdmissionPolicy, Waiter } from './waiters';
 import { Housekeeper } from './housekeeper';
 import { abortedError, acquireTimeoutError, countsMeta, describeCounts, errorMessage, queueFullError, saturatedMessage } from './messages';
 import { opensToStart, uncoveredWaiters } from './growth';
@@ -78,14 +78,8 @@ export class Pool<C, E extends PoolEntry<C>> extends PoolRecords<C, E> {
       return Promise.reject(this.timeoutError(timeoutMs));
     }
     // Admission, when configured, may refuse at once (rate limits); its ticket rides on the waiter.
-    let ticket: WaiterTicket | undefined;
-    if (this.admission !== undefined) {
-      try {
-        ticket = this.admission.admit(request?.tags, request?.priority);
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    }
+    const ticket = this.admission?.admit(request?.tags, request?.priority);
+    if (ticket instanceof Error) return Promise.reject(ticket);
     // Where the caller asked, for leak reports; costs a stack capture, so only when enabled.
     const site = this.options.leakDetectionThresholdMs > 0 ? new Error('acquired here').stack : undefined;
     if (this.waiters.size === 0 && (ticket === undefined || this.admission?.mayHold(ticket) === true)) {
@@ -109,10 +103,7 @@ export class Pool<C, E extends PoolEntry<C>> extends PoolRecords<C, E> {
     return new Promise<E>((resolve, reject) => {
       const waiter = this.waiters.push(resolve, reject, timeoutMs, signal, waitMs);
       waiter.site = site;
-      if (ticket !== undefined) {
-        waiter.ticket = ticket;
-        this.admission?.enqueued(waiter);
-      }
+      if (ticket !== undefined) this.admission?.enqueued(waiter, ticket);
       this.pump();
       // Saturated: at max, with callers that no open in flight or validation will serve.
       if (!this.saturated && this.uncovered() > 0 && this.registry.occupied >= this.options.max) {

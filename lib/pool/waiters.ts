@@ -69,13 +69,13 @@ export interface AdmissionPolicy<E> {
   /**
    * Called once per acquire, after the arguments, the pool's state, the signal and the deadline
    * were checked. `tags`/`priority` are the call's own (the policy adds any scoped tags).
-   * @throws ConnectionManagerError `E_RATE_LIMITED` to refuse the acquire at once.
+   * @returns the caller's ticket, or the error to refuse the acquire with at once (`E_RATE_LIMITED`).
    */
-  admit(tags: Readonly<Record<string, string>> | undefined, priority: string | undefined): WaiterTicket;
+  admit(tags: Readonly<Record<string, string>> | undefined, priority: string | undefined): WaiterTicket | Error;
   /** True when the caller of `ticket` may take a connection now (no quota of its stands at its limit). */
   mayHold(ticket: WaiterTicket): boolean;
-  /** `waiter` (its `ticket` set) joined the queue. */
-  enqueued(waiter: Waiter<E>): void;
+  /** `waiter` joined the queue with `ticket` (which the policy sets as `waiter.ticket`). */
+  enqueued(waiter: Waiter<E>, ticket: WaiterTicket): void;
   /** The waiter to serve with one free connection, or undefined when none may be served; it stays queued. */
   next(now: number): Waiter<E> | undefined;
   /** `entry` was handed to the caller of `ticket` at `now`, after `waitedMs` in the queue (undefined: at once). */
