@@ -42,14 +42,19 @@ export class TagAdmission<E extends object> implements AdmissionPolicy<E> {
   private readonly agingMs: number;
   /** Groups by id (class, fair value, quota values). */
   private readonly groups = new Map<string, Group<E>>();
-  /** Groups with waiters: the only thing `next` walks. */
-  private readonly active = new Set<Group<E>>();
+  /** Groups with waiters (each knows its index: O(1) add and swap-remove): the only thing `next` walks. */
+  private readonly active: Array<Group<E>> = [];
   /** Holds the groups of callers with neither a quota nor a fair-share tag. */
   private readonly untagged = new Slot('', '', Number.POSITIVE_INFINITY);
   /** The ticket of each checked-out record. */
   private readonly holders = new Map<E, Ticket<E>>();
   private readonly dropGroup = (group: Group<E>): void => {
-    this.active.delete(group);
+    const last = this.active.pop() as Group<E>;
+    if (last !== group) {
+      this.active[group.index] = last;
+      last.index = group.index;
+    }
+    group.index = -1;
     if (group.owner !== undefined) group.owner.groups[group.cls] = undefined;
     else this.groups.delete(group.id);
   };
@@ -99,7 +104,11 @@ export class TagAdmission<E extends object> implements AdmissionPolicy<E> {
     ticket.waiter = waiter;
     ticket.enqueuedMono = waiter.enqueuedMono;
     const group = this.groupOf(ticket);
-    if (group.head === undefined) this.active.add(group);
+    if (group.head === undefined) {
+      group.index = this.active.length;
+      group.quota = ticket.quotas.length === 1 ? ticket.quotas[0] : undefined;
+      this.active.push(group);
+    }
     group.push(ticket);
     for (const slot of ticket.quotas) slot.waiting++;
     if (ticket.fair !== undefined) ticket.fair.waiting++;
@@ -131,9 +140,12 @@ export class TagAdmission<E extends object> implements AdmissionPolicy<E> {
     let bestHeld = 0;
     let bestEnqueued = 0;
     const agingMs = this.agingMs;
-    for (const group of this.active) {
+    const active = this.active;
+    for (let i = 0; i < active.length; i++) {
+      const group = active[i];
       const head = group.head as Ticket<E>;
-      if (head.quotas.length !== 0 && head.blocked()) continue;
+      const quota = group.quota;
+      if (quota !== undefined ? quota.held >= quota.limit : head.quotas.length !== 0 && head.blocked()) continue;
       const enqueued = head.enqueuedMono;
       let cls = group.cls;
       if (cls !== 0 && agingMs > 0) cls = Math.max(0, cls - Math.floor((now - enqueued) / agingMs));

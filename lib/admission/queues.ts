@@ -71,6 +71,13 @@ export class Ticket<E> implements WaiterTicket {
 export class Group<E> {
   head: Ticket<E> | undefined = undefined;
   tail: Ticket<E> | undefined = undefined;
+  /** Its position in the policy's array of groups with waiters; -1 when it has none. */
+  index = -1;
+  /**
+   * Its quota slots when it has exactly one (the common case), so the choice checks it without a
+   * call; `blocked` is then `quota.held >= quota.limit`.
+   */
+  quota: Slot | undefined = undefined;
 
   constructor(
     /** Its key in the policy's map; empty when it is cached on `owner` instead. */
