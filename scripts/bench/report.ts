@@ -431,6 +431,15 @@ export function markdown(summary: Summary, settings: Settings, info: RunInfo, sv
   out.push(`### Under contention: ${settings.contentionWorkers} workers on ${settings.contentionSize} resources`);
   out.push('');
   out.push(
+    'Two contestants run in this scenario only. *Admission on* is the same pool with `admission` configured ' +
+      '(docs/admission.md): each acquire carries one of 50 tenant tags and one of three priority classes, each ' +
+      'tenant has a quota of a tenth of the pool, and the options are checked once up front, as `getConnection` ' +
+      'does; its difference from the pool without admission is the admission overhead. *As of BENCH_BEFORE* ' +
+      '(only when that variable names a git commit) is the pool core built from that commit, run in the same ' +
+      'rounds: the pool without admission is judged against it.',
+  );
+  out.push('');
+  out.push(
     table(
       ['pool core', 'ops/s', 'ns/op', 'ns/op range', 'CPU ns/op'],
       summary.contention.map((r) => [label(r.contestant), int(r.opsPerSec), ns(r.nsPerOp), `${ns(r.nsMin)}–${ns(r.nsMax)}`, ns(r.cpuNsPerOp)]),
