@@ -32,8 +32,6 @@ export class Pool<C, E extends PoolEntry<C>> extends PoolRecords<C, E> {
   private closeResolve: (() => void) | undefined;
   private closeTimer: TimerHandle | undefined;
   private readonly housekeeper: Housekeeper<E>;
-  /** Admission (lib/admission), when configured; undefined keeps the plain FIFO path untouched. */
-  private admission: AdmissionPolicy<E> | undefined = undefined;
 
   constructor(config: PoolConfig<C, E>) {
     super(config);

@@ -250,6 +250,18 @@ describe('tags', () => {
     expect(pool.stats().tags!.tenant.acme).toMatchObject({ acquired: 2, inUse: 0 });
   });
 
+  test('a leak report names the holder tags', async () => {
+    const { capturingLogger } = await import('../helpers/silent-logger');
+    const capture = capturingLogger('warn');
+    const { pool, clock } = admitted({}, { pool: { max: 1, leakDetectionThresholdMs: 1_000, keepaliveIntervalMs: 0, idleTimeoutMs: 0, maxLifetimeMs: 0 }, logger: capture.logger });
+    const held = await pool.acquire({ tags: { tenant: 'acme' } });
+    await clock.advanceAsync(5_000);
+    const report = capture.lines.find((l) => l.message.startsWith('Possible connection leak'));
+    expect(report?.message).toContain(`${held.id} has been checked out by tenant=acme for`);
+    expect(report?.meta).toMatchObject({ tags: { tenant: 'acme' } });
+    pool.release(held);
+  });
+
   test('without admission, tags are accepted and nothing is recorded', async () => {
     const { pool } = fakePool({ pool: { max: 1 } });
     const e = await pool.acquire({ tags: { tenant: 'acme' }, priority: 'high' });
