@@ -30,8 +30,14 @@ import { effectiveTags, formatTags } from './tags';
 import type { ResolvedAdmissionOptions, Tags } from './types';
 
 const NO_TAGS: Tags = Object.freeze({});
+const NO_SLOTS: readonly Slot[] = Object.freeze([]);
 const CLASS_OF: Readonly<Record<string, number>> = { high: 0, normal: 1, low: 2 };
 const CLASS_NAMES = ['high', 'normal', 'low'];
+/**
+ * Where a checked-out record keeps its holder's ticket: a property of the record itself (set on
+ * every record the first time it is handed out), so hand-out and release touch no hash table.
+ */
+const HOLDER = Symbol('kcm.admission.holder');
 
 export class TagAdmission<E extends object> implements AdmissionPolicy<E> {
   private readonly stats: TagStatsTable;
@@ -47,7 +53,7 @@ export class TagAdmission<E extends object> implements AdmissionPolicy<E> {
   /** Holds the groups of callers with neither a quota nor a fair-share tag. */
   private readonly untagged = new Slot('', '', Number.POSITIVE_INFINITY);
   /** The ticket of each checked-out record. */
-  private readonly holders = new Map<E, Ticket<E>>();
+  private readonly holders: Array<Ticket<E>> = [];
   private readonly dropGroup = (group: Group<E>): void => {
     const last = this.active.pop() as Group<E>;
     if (last !== group) {
@@ -84,14 +90,16 @@ export class TagAdmission<E extends object> implements AdmissionPolicy<E> {
       }
     }
     this.slots.sweepIfLarge();
-    let quotas: Slot[] | undefined;
+    let quotas: readonly Slot[] | undefined;
     for (const key of this.quotaKeys) {
       const value = tags[key];
-      if (value !== undefined) (quotas ??= []).push(this.slots.slot(key, value));
+      if (value === undefined) continue;
+      const slot = this.slots.slot(key, value);
+      quotas = quotas === undefined ? slot.alone : [...quotas, slot];
     }
     const fairValue = this.fairKey === undefined ? undefined : tags[this.fairKey];
     const fair = fairValue === undefined ? undefined : this.slots.slot(this.fairKey as string, fairValue);
-    return new Ticket<E>(tags, priority === undefined ? 1 : CLASS_OF[priority], quotas ?? [], fair, rows);
+    return new Ticket<E>(tags, priority === undefined ? 1 : CLASS_OF[priority], quotas ?? NO_SLOTS, fair, rows);
   }
 
   mayHold(ticket: WaiterTicket): boolean {
@@ -163,7 +171,9 @@ export class TagAdmission<E extends object> implements AdmissionPolicy<E> {
   checkedOut(entry: E, ticket: WaiterTicket, now: number, waitedMs: number | undefined): void {
     const t = ticket as Ticket<E>;
     t.sinceMono = now;
-    this.holders.set(entry, t);
+    (entry as Record<symbol, unknown>)[HOLDER] = t;
+    t.holderIndex = this.holders.length;
+    this.holders.push(t);
     for (const slot of t.quotas) slot.held++;
     // A fair-share key with a quota has the same slot in both: count it once.
     if (t.fair !== undefined && !t.quotas.includes(t.fair)) t.fair.held++;
@@ -179,9 +189,16 @@ export class TagAdmission<E extends object> implements AdmissionPolicy<E> {
   }
 
   released(entry: E, now: number): void {
-    const t = this.holders.get(entry);
+    const t = (entry as Record<symbol, unknown>)[HOLDER] as Ticket<E> | undefined;
     if (t === undefined) return;
-    this.holders.delete(entry);
+    (entry as Record<symbol, unknown>)[HOLDER] = undefined;
+    // Swap-remove: O(1), no hash table churning on every hand-out.
+    const last = this.holders.pop() as Ticket<E>;
+    if (last !== t) {
+      this.holders[t.holderIndex] = last;
+      last.holderIndex = t.holderIndex;
+    }
+    t.holderIndex = -1;
     for (const slot of t.quotas) slot.held--;
     if (t.fair !== undefined && !t.quotas.includes(t.fair)) t.fair.held--;
     for (const row of t.rows) {
@@ -204,7 +221,7 @@ export class TagAdmission<E extends object> implements AdmissionPolicy<E> {
   }
 
   tagsOf(entry: E): Tags | undefined {
-    return this.holders.get(entry)?.tags;
+    return ((entry as Record<symbol, unknown>)[HOLDER] as Ticket<E> | undefined)?.tags;
   }
 
   tagStats(): TagStatsByKey {
@@ -217,7 +234,7 @@ export class TagAdmission<E extends object> implements AdmissionPolicy<E> {
    */
   private topHolders(): string {
     const counts = new Map<string, number>();
-    for (const t of this.holders.values()) {
+    for (const t of this.holders) {
       for (const [key, value] of Object.entries(t.tags)) {
         const label = formatTags({ [key]: value });
         counts.set(label, (counts.get(label) ?? 0) + 1);
@@ -226,7 +243,7 @@ export class TagAdmission<E extends object> implements AdmissionPolicy<E> {
     let label = '';
     let most = 0;
     for (const [l, n] of counts) if (n > most) [label, most] = [l, n];
-    return most === 0 ? '' : `${most} of ${this.holders.size} held by ${label}`;
+    return most === 0 ? '' : `${most} of ${this.holders.length} held by ${label}`;
   }
 
   /** The class name of a ticket (for tests and messages). */

@@ -23,6 +23,9 @@ export class Slot {
     /** The quota; Infinity when the key has none (a fair-share key). */
     readonly limit: number,
   ) {}
+
+  /** This slot as a one-element array, so a caller with one quota key allocates nothing. */
+  readonly alone: readonly Slot[] = [this];
 }
 
 /** One acquire, from `admit` to release (or to its end while waiting). */
@@ -35,6 +38,8 @@ export class Ticket<E> implements WaiterTicket {
   sinceMono = 0;
   /** When its waiter was queued (monotonic), copied here so the choice reads one object per group. */
   enqueuedMono = 0;
+  /** Its place in the policy's array of holders while its caller holds a connection; -1 otherwise. */
+  holderIndex = -1;
 
   constructor(
     readonly tags: Tags,

@@ -13,6 +13,8 @@ const NO_ROWS: readonly TagStats[] = Object.freeze([]);
 
 export class TagStatsTable {
   private readonly rows = new Map<string, Map<string, TagStats>>();
+  /** Each row as a one-element array, so a caller with one counted key allocates nothing. */
+  private readonly alone = new WeakMap<TagStats, readonly TagStats[]>();
 
   constructor(
     private readonly keys: readonly string[],
@@ -23,7 +25,7 @@ export class TagStatsTable {
 
   /** The rows `tags` counts toward, one per counted key it has. O(counted keys). */
   rowsFor(tags: Tags): readonly TagStats[] {
-    let out: TagStats[] | undefined;
+    let out: readonly TagStats[] | undefined;
     for (const key of this.keys) {
       const value = tags[key];
       if (value === undefined) continue;
@@ -36,7 +38,13 @@ export class TagStatsTable {
         row = byValue.get(name);
         if (row === undefined) byValue.set(name, (row = newRow()));
       }
-      (out ??= []).push(row);
+      if (out === undefined) {
+        let single = this.alone.get(row);
+        if (single === undefined) this.alone.set(row, (single = Object.freeze([row])));
+        out = single;
+      } else {
+        out = [...out, row];
+      }
     }
     return out ?? NO_ROWS;
   }
