@@ -4,8 +4,11 @@
  * docs/admission.md, in this order:
  *
  *  1. a waiter one of whose quotas stands at its limit is skipped (never a wall for those behind);
- *  2. the highest priority class first, a waiter being promoted one class per `priorityAgingMs`;
- *  3. with `fairShare`, the value of that key holding the fewest connections;
+ *  2. the highest priority class first, a class being promoted one step for every `priorityAgingMs`
+ *     its oldest (servable) waiter has waited, so low work is never starved; aging compares
+ *     classes, it never reorders callers of one class (a noisy tenant's old waiters do not get
+ *     ahead of a quiet tenant's new ones by having waited);
+ *  3. within the class, with `fairShare`, the value of that key holding the fewest connections;
  *  4. the longest-waiting.
  *
  * Waiters live in groups (queues.ts): FIFO sub-queues of waiters alike for every rule, so each
@@ -50,6 +53,11 @@ export class TagAdmission<E extends object> implements AdmissionPolicy<E> {
   private readonly groups = new Map<string, Group<E>>();
   /** Groups with waiters (each knows its index: O(1) add and swap-remove): the only thing `next` walks. */
   private readonly active: Array<Group<E>> = [];
+  /** Scratch of `next`, per class (reused: the choice allocates nothing). */
+  private readonly classBest: Array<Ticket<E> | undefined> = [undefined, undefined, undefined];
+  private readonly classHeld = [0, 0, 0];
+  private readonly classEnqueued = [0, 0, 0];
+  private readonly classOldest = [0, 0, 0];
   /** Holds the groups of callers with neither a quota nor a fair-share tag. */
   private readonly untagged = new Slot('', '', Number.POSITIVE_INFINITY);
   /** The ticket of each checked-out record. */
@@ -143,29 +151,46 @@ export class TagAdmission<E extends object> implements AdmissionPolicy<E> {
   }
 
   next(now: number): Waiter<E> | undefined {
-    let best: Ticket<E> | undefined;
-    let bestClass = 0;
-    let bestHeld = 0;
-    let bestEnqueued = 0;
-    const agingMs = this.agingMs;
+    // Per class: its best group by fair share then age, and its oldest waiter (which ages the class).
+    const best = this.classBest;
+    const held = this.classHeld;
+    const enqueuedAt = this.classEnqueued;
+    const oldest = this.classOldest;
+    best[0] = best[1] = best[2] = undefined;
+    oldest[0] = oldest[1] = oldest[2] = Number.POSITIVE_INFINITY;
     const active = this.active;
     for (let i = 0; i < active.length; i++) {
       const group = active[i];
       const head = group.head as Ticket<E>;
       const quota = group.quota;
       if (quota !== undefined ? quota.held >= quota.limit : head.quotas.length !== 0 && head.blocked()) continue;
+      const c = group.cls;
       const enqueued = head.enqueuedMono;
-      let cls = group.cls;
-      if (cls !== 0 && agingMs > 0) cls = Math.max(0, cls - Math.floor((now - enqueued) / agingMs));
-      const held = group.fair === undefined ? 0 : group.fair.held;
-      if (best === undefined || cls < bestClass || (cls === bestClass && (held < bestHeld || (held === bestHeld && enqueued < bestEnqueued)))) {
-        best = head;
-        bestClass = cls;
-        bestHeld = held;
-        bestEnqueued = enqueued;
+      if (enqueued < oldest[c]) oldest[c] = enqueued;
+      const h = group.fair === undefined ? 0 : group.fair.held;
+      const b = best[c];
+      if (b === undefined || h < held[c] || (h === held[c] && enqueued < enqueuedAt[c])) {
+        best[c] = head;
+        held[c] = h;
+        enqueuedAt[c] = enqueued;
       }
     }
-    return best?.waiter;
+    // Between classes: the highest after aging (a class is promoted one step per priorityAgingMs its
+    // oldest waiter has waited); ties to the class waiting longest. Aging never reorders one class.
+    let chosen: Ticket<E> | undefined;
+    let chosenClass = 0;
+    let chosenOldest = 0;
+    for (let c = 0; c < 3; c++) {
+      const candidate = best[c];
+      if (candidate === undefined) continue;
+      const effective = this.agingMs > 0 && c > 0 ? Math.max(0, c - Math.floor((now - oldest[c]) / this.agingMs)) : c;
+      if (chosen === undefined || effective < chosenClass || (effective === chosenClass && oldest[c] < chosenOldest)) {
+        chosen = candidate;
+        chosenClass = effective;
+        chosenOldest = oldest[c];
+      }
+    }
+    return chosen?.waiter;
   }
 
   checkedOut(entry: E, ticket: WaiterTicket, now: number, waitedMs: number | undefined): void {

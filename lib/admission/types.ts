@@ -31,7 +31,7 @@ export interface AdmissionOptions {
   tagKeys?: string[];
   /** Values counted per key; the rest count under `"(other)"`. Default 100. */
   maxTagValues?: number;
-  /** A waiter is promoted one class for every this many milliseconds waited. `0` disables. Default 1000. */
+  /** A class is promoted one step for every this many milliseconds its oldest waiter has waited. `0` disables. Default 1000. */
   priorityAgingMs?: number;
   /** Per tag key, the most connections held at once per value (`default` for values not listed). */
   quotas?: Record<string, Record<string, number>>;

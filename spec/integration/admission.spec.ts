@@ -11,7 +11,8 @@ afterEach(async () => {
   await closeConnectionInstance();
 });
 
-const QUERY_MS = 10;
+// Long enough that event-loop jitter on a loaded machine is small beside it.
+const QUERY_MS = 50;
 
 function p99(samples: number[]): number {
   const sorted = [...samples].sort((a, b) => a - b);
@@ -52,7 +53,7 @@ describe('fair share on PostgreSQL', () => {
   test('200 workers of tenant A and 5 of tenant B on max 10: with fairShare, B\'s p99 stays within 3x its p99 alone', async () => {
     const alone = p99(await quietLatencies('kcm-spec-adm-alone', { fairShare: 'tenant' }, 0, 20));
     const fair = p99(await quietLatencies('kcm-spec-adm-fair', { fairShare: 'tenant' }, 200, 20));
-    const fifo = p99(await quietLatencies('kcm-spec-adm-fifo', undefined, 200, 4));
+    const fifo = p99(await quietLatencies('kcm-spec-adm-fifo', undefined, 200, 2));
     console.log(`quiet tenant p99 (acquire + ${QUERY_MS} ms query): alone ${alone.toFixed(1)} ms, fair share ${fair.toFixed(1)} ms, FIFO ${fifo.toFixed(1)} ms`);
     expect(fair).toBeLessThanOrEqual(3 * alone);
     // Without fair share B queues behind A's ~190 waiters: the rule is what makes the difference.

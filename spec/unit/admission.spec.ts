@@ -177,6 +177,22 @@ describe('fair share', () => {
     expect(await trace(true)).toEqual(['B', 'A', 'B', 'A', 'A', 'A']);
   });
 
+  test('aging compares classes only: a noisy tenant\'s long-waiting callers do not get ahead of a quiet tenant\'s new one', async () => {
+    const { pool, clock } = admitted({ fairShare: 'tenant', priorityAgingMs: 100 }, { pool: { max: 2 } });
+    const holders = [await pool.acquire({ tags: { tenant: 'A' } }), await pool.acquire({ tags: { tenant: 'A' } })];
+    const waiters = { a1: observe(pool.acquire({ tags: { tenant: 'A' } })), a2: observe(pool.acquire({ tags: { tenant: 'A' } })) } as Record<string, Observed<FakeEntry>>;
+    await clock.advanceAsync(500); // A's waiters have waited five agings
+    waiters.b = observe(pool.acquire({ tags: { tenant: 'B' } }));
+    await clock.flush();
+    pool.release(holders[0]);
+    await clock.flush();
+    expect(served(waiters)).toEqual(['b']);
+    pool.release(holders[1]);
+    pool.release(waiters.b.value!);
+    await clock.flush();
+    for (const o of [waiters.a1, waiters.a2]) pool.release(o.value!);
+  });
+
   test('priority classes still come first', async () => {
     const { pool, clock } = admitted({ fairShare: 'tenant', priorityAgingMs: 0 }, { pool: { max: 1 } });
     const held = await pool.acquire({ tags: { tenant: 'A' } });
