@@ -449,7 +449,7 @@ async function reset(m: ConnectionManager): Promise<void> {
 async function fairShare(url: string): Promise<void> {
   step(8, 'Fair share: a noisy tenant and a quiet one',
     'Tenant "noisy" keeps 40 requests queued; tenant "quiet" sends 2 at a time. Each request holds a',
-    'connection for 20 ms, on a pool of 4. First first come first served, then admission: { fairShare: "tenant" }.');
+    'connection for 20 ms, on a pool of 4: first strictly first come, first served, then with admission: { fairShare: "tenant" }.');
   const run = async (admission: { fairShare: string } | undefined): Promise<number[]> => {
     const config = resolveOptions({ connection: url, pool: { min: 4, max: 4 }, logger: winston.createLogger({ silent: true }), ...(admission ? { admission } : {}) });
     const m = new ConnectionManager(config);

@@ -21,6 +21,9 @@
  * At 50 tenants that is a scan of at most 150 group heads, without touching the waiters behind them.
  *
  * Without `admission` none of this exists: the pool's `admission` is undefined and it serves FIFO.
+ * The manager's own work never waits here: validation, keepalive pings, the expiry sweep, renewals
+ * and resets take idle records aside (`reserved`) or open their own, and replica health checks use
+ * a dedicated connection; none of them goes through the waiter queue.
  */
 import { ConnectionManagerError } from '../errors';
 import type { Clock } from '../pool/clock';
