@@ -7,20 +7,26 @@
 import { ConnectionManagerError, invalidConfig } from './errors';
 import { MAX_TIMER_MS } from './pool/clock';
 import { describe } from './options-rules';
+import { checkPriority, checkTags } from './admission/tags';
+import type { Priority, Tags } from './admission/types';
 
 /** Per-call options after the check: every field is of its documented type. */
 export interface CheckedCallOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
   intent?: 'read' | 'write';
+  /** Tags of the caller (admission); merged over the `withTags()` scope's. */
+  tags?: Tags;
+  /** Priority class (admission). */
+  priority?: Priority;
 }
 
 /** The public entries that take per-call options, and the keys each accepts. */
 const KEYS = {
-  getConnection: ['timeoutMs', 'signal', 'intent'],
-  withConnection: ['timeoutMs', 'signal', 'intent'],
-  query: ['timeoutMs', 'signal'],
-  acquire: ['timeoutMs', 'signal'],
+  getConnection: ['timeoutMs', 'signal', 'intent', 'tags', 'priority'],
+  withConnection: ['timeoutMs', 'signal', 'intent', 'tags', 'priority'],
+  query: ['timeoutMs', 'signal', 'tags', 'priority'],
+  acquire: ['timeoutMs', 'signal', 'tags', 'priority'],
 } as const;
 
 /** A public entry point that takes per-call options. */
@@ -35,6 +41,8 @@ class CheckedOptions implements CheckedCallOptions {
     readonly timeoutMs: number | undefined,
     readonly signal: AbortSignal | undefined,
     readonly intent: 'read' | 'write' | undefined,
+    readonly tags: Tags | undefined = undefined,
+    readonly priority: Priority | undefined = undefined,
   ) {}
 }
 
@@ -67,12 +75,12 @@ export function validateCallOptions(value: unknown, entry: CallEntry): CheckedCa
   const takesIntent = entry === 'getConnection' || entry === 'withConnection';
   for (const key in value) {
     // Compared one by one rather than with allowed.includes(): this runs on every acquire.
-    if (key !== 'timeoutMs' && key !== 'signal' && !(takesIntent && key === 'intent')) {
+    if (key !== 'timeoutMs' && key !== 'signal' && key !== 'tags' && key !== 'priority' && !(takesIntent && key === 'intent')) {
       const hint = key === 'intent' ? ' query() routes each statement by what it does; use getConnection({ intent }) to choose.' : '';
       throw invalidConfig(key, `${entry}() takes no such option`, `Remove it; ${entry}() takes: ${allowed.join(', ')}.${hint}`);
     }
   }
-  const { timeoutMs, signal, intent } = value as Record<string, unknown>;
+  const { timeoutMs, signal, intent, tags, priority } = value as Record<string, unknown>;
   if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs > 0 && timeoutMs <= MAX_TIMER_MS)) {
     throw invalidConfig(
       'timeoutMs',
@@ -87,7 +95,13 @@ export function validateCallOptions(value: unknown, entry: CallEntry): CheckedCa
     throw invalidConfig('intent', `expected "read" or "write", got ${describe(intent)}`, 'Pass intent: "read" to lease from a replica, "write" (or nothing) for the primary.');
   }
   // A fresh object of the values checked: a getter on the caller's object cannot answer differently later.
-  return new CheckedOptions(timeoutMs as number | undefined, signal as AbortSignal | undefined, intent as 'read' | 'write' | undefined);
+  return new CheckedOptions(
+    timeoutMs as number | undefined,
+    signal as AbortSignal | undefined,
+    intent as 'read' | 'write' | undefined,
+    tags === undefined ? undefined : checkTags(tags, 'tags'),
+    priority === undefined ? undefined : checkPriority(priority),
+  );
 }
 
 /**
@@ -109,12 +123,12 @@ function badArgument(name: string, problem: string, fix: string, entry = 'query'
 }
 
 /**
- * Checks the callback of `withConnection(fn)` / `withReadYourWrites(fn)`: without it, a
+ * Checks the callback of `withConnection(fn)`, `withReadYourWrites(fn)` and `withTags(tags, fn)`: without it, a
  * non-function throws a raw TypeError from deep inside the call.
  * @throws ConnectionManagerError `E_INVALID_CONFIG`.
  */
-export function validateCallback(fn: unknown, entry: 'withConnection' | 'withReadYourWrites'): void {
+export function validateCallback(fn: unknown, entry: 'withConnection' | 'withReadYourWrites' | 'withTags'): void {
   if (typeof fn !== 'function') {
-    throw badArgument('fn', `expected a function, got ${describe(fn)}`, `Pass a function, e.g. ${entry}(${entry === 'withConnection' ? 'async (connection) => ...' : 'async () => ...'}).`, entry);
+    throw badArgument('fn', `expected a function, got ${describe(fn)}`, `Pass a function, e.g. ${entry}(${entry === 'withConnection' ? 'async (connection) => ...' : entry === 'withTags' ? '{ tenant }, async () => ...' : 'async () => ...'}).`, entry);
   }
 }

@@ -7,6 +7,7 @@ export { ConnectionManager, type AdminEndpoint, type GetConnectionOptions, type 
 export { classifyStatement, type StatementClass } from './routing/classify';
 export type { PooledConnection, Row } from './driver/pooled-connection';
 export type { PoolStats, PoolCounters, WaitStats, ConnectionStats, RoutingStats, LearnedWritesStats } from './pool/stats';
+export type { AdmissionOptions, Priority, RateLimit, Tags, TagStats, TagStatsByKey } from './admission/types';
 export { ConnectionManagerError, isConnectionManagerError, type ErrorCode } from './errors';
 export {
   resolveOptions,

@@ -26,6 +26,8 @@ import { StatementPolicy } from './routing/statement-policy';
 import { runOnEveryPool } from './manager/triggers';
 import type { PoolMaintenance } from './pool/maintenance';
 import { AdminEndpointHandle, adminNotConfigured, type AdminEndpoint } from './manager/admin-endpoint';
+import { TagAdmission } from './admission/policy';
+import { checkTags, runWithTags } from './admission/tags';
 
 export type { AdminEndpoint } from './manager/admin-endpoint';
 
@@ -99,6 +101,8 @@ export class ConnectionManager {
     // exits after it, because idle connections do not hold the event loop open.
     keepOnDestroy(this.knex);
     if (this.readKnex !== this.knex) keepOnDestroy(this.readKnex);
+    // Each pool gets its own policy: quotas and fair share count the connections of that pool.
+    if (config.admission) for (const pool of this.pools) pool.useAdmission(new TagAdmission(config.admission, this.clock));
     if (config.admin) {
       const observed = [{ name: 'primary', pool: this.primary.pool }, ...replicas.map((r) => ({ name: r.name, pool: r.handle.pool }))];
       this.adminEndpoint = new AdminEndpointHandle(this, config.admin, observed, this.log);
@@ -165,6 +169,18 @@ export class ConnectionManager {
   withReadYourWrites<T>(fn: () => T): T {
     validateCallback(fn, 'withReadYourWrites');
     return this.readYourWrites.run(fn);
+  }
+
+  /**
+   * Runs `fn` in a tag scope: every acquire inside it, however deep (`getConnection`,
+   * `withConnection`, `query`, `knex`, `readKnex`), carries `tags`, merged over those of an
+   * enclosing scope; a call's own `tags` option merges over them. See docs/admission.md.
+   * @throws ConnectionManagerError `E_INVALID_CONFIG` for bad tags or a non-function `fn`.
+   */
+  withTags<T>(tags: Readonly<Record<string, string>>, fn: () => T): T {
+    const checked = checkTags(tags, 'withTags() tags');
+    validateCallback(fn, 'withTags');
+    return runWithTags(checked, fn);
   }
 
   /**

@@ -6,6 +6,7 @@
 import type { Knex } from 'knex';
 import type { QueryResult } from 'pg';
 import type { Logger } from 'winston';
+import type { AdmissionOptions, ResolvedAdmissionOptions } from './admission/types';
 
 /** A PostgreSQL connection string, or a knex/pg connection object. */
 export type StaticConnection = string | Knex.PgConnectionConfig;
@@ -167,6 +168,8 @@ export interface ConnectionManagerConfig {
   routing?: RoutingOptions;
   /** The admin HTTP endpoint; off when left out. */
   admin?: AdminOptions;
+  /** Fair, multi-tenant admission (tags, priorities, quotas, fair share, rate limits); off when left out. */
+  admission?: AdmissionOptions;
 }
 
 /** The numeric pool options. */
@@ -187,4 +190,6 @@ export interface ResolvedConfig {
   routing: Required<RoutingOptions>;
   /** Undefined when the admin endpoint is off. */
   admin?: ResolvedAdminOptions;
+  /** Undefined when admission is off. */
+  admission?: ResolvedAdmissionOptions;
 }

@@ -25,6 +25,7 @@ import type {
 import { exposureError } from './net';
 import { invalidConfig } from './errors';
 import { resolveConnection } from './options-connection';
+import { resolveAdmission } from './options-admission';
 import { checkNumber, describe, isPlainObject, rejectUnknownKeys, type NumberRule } from './options-rules';
 import { compileRoutingRules } from './routing/write-list';
 
@@ -83,7 +84,7 @@ export const DEFAULT_ROUTING_OPTIONS: Readonly<Required<RoutingOptions>> = Objec
   learnFromReadOnlyErrors: true,
 });
 
-const TOP_LEVEL_KEYS = ['connection', 'pool', 'retry', 'logger', 'knex', 'replicas', 'routing', 'admin'] as const;
+const TOP_LEVEL_KEYS = ['connection', 'pool', 'retry', 'logger', 'knex', 'replicas', 'routing', 'admin', 'admission'] as const;
 const STRATEGIES: readonly RoutingStrategy[] = ['round-robin', 'least-busy', 'random'];
 const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'];
 
@@ -176,7 +177,8 @@ export function resolveOptions(config: unknown): ResolvedConfig {
   const replicas = resolveReplicas(config.replicas);
   const routing = resolveRouting(config.routing);
   const admin = resolveAdmin(config.admin);
-  return { connection, pool, retry, logger, knex: knexOptions, replicas, routing, admin };
+  const admission = resolveAdmission(config.admission);
+  return { connection, pool, retry, logger, knex: knexOptions, replicas, routing, admin, admission };
 }
 
 function resolveAdmin(value: unknown): ResolvedAdminOptions | undefined {

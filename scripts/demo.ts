@@ -4,7 +4,8 @@
  * It uses DATABASE_URL when set; otherwise it starts a throwaway server (scripts/embedded-db.ts)
  * and removes it at the end. Step by step it creates the manager (min 10, max 20), runs queries
  * three ways, sends a burst of 50 concurrent workers while a live table of the pool stats refreshes
- * in place, shows what an acquire timeout says, resets the pool, closes it and prints a summary.
+ * in place, shows what an acquire timeout says, resets the pool, shows a noisy tenant and a quiet
+ * one with and without fair share (two small managers of their own), closes it and prints a summary.
  * It touches nothing in the database but a temporary table of its own session. Runs in seconds.
  *
  * The live table uses ANSI cursor moves when stdout is a terminal; otherwise (a pipe, a CI log)
@@ -13,10 +14,11 @@
 import { Writable } from 'node:stream';
 import winston from 'winston';
 import {
+  ConnectionManager,
+  resolveOptions,
   closeConnectionInstance,
   getConnectionInstance,
   isConnectionManagerError,
-  type ConnectionManager,
   type PooledConnection,
   type PoolStats,
 } from '../lib';
@@ -233,9 +235,10 @@ async function main(): Promise<void> {
   await burst(manager);
   await timeout(manager);
   await reset(manager);
+  await fairShare(url);
 
-  // 8. Close.
-  step(8, 'Close',
+  // 9. Close.
+  step(9, 'Close',
     'close() (or closeConnectionInstance()) fails waiting callers with E_POOL_CLOSED, closes idle',
     'connections now and checked-out ones when released; it resolves when no session is left.');
   const before = manager.getPoolStats();
@@ -439,13 +442,52 @@ async function reset(m: ConnectionManager): Promise<void> {
   say(dim('  with a fresh one without lowering capacity.'));
 }
 
+/**
+ * Step 8: a noisy tenant and a quiet one on a small pool, first strictly first come first served,
+ * then with `admission.fairShare`. Two short-lived managers of their own (max 4), silent.
+ */
+async function fairShare(url: string): Promise<void> {
+  step(8, 'Fair share: a noisy tenant and a quiet one',
+    'Tenant "noisy" keeps 40 requests queued; tenant "quiet" sends 2 at a time. Each request holds a',
+    'connection for 20 ms, on a pool of 4: first strictly first come, first served, then with admission: { fairShare: "tenant" }.');
+  const run = async (admission: { fairShare: string } | undefined): Promise<number[]> => {
+    const config = resolveOptions({ connection: url, pool: { min: 4, max: 4 }, logger: winston.createLogger({ silent: true }), ...(admission ? { admission } : {}) });
+    const m = new ConnectionManager(config);
+    await m.ready();
+    const work = (tenant: string) => m.withConnection((c) => c.query('select pg_sleep(0.02)'), { tags: { tenant }, timeoutMs: 10_000 });
+    let done = false;
+    const noisy = Array.from({ length: 40 }, async () => {
+      while (!done) await work('noisy');
+    });
+    await delay(50); // the noisy tenant fills the queue first
+    const waits: number[] = [];
+    await Promise.all(Array.from({ length: 2 }, async () => {
+      for (let i = 0; i < 5; i++) {
+        const t0 = Date.now();
+        await work('quiet');
+        waits.push(Date.now() - t0);
+      }
+    }));
+    done = true;
+    await Promise.all(noisy);
+    await m.close();
+    return waits.sort((a, b) => a - b);
+  };
+  for (const [label, admission] of [['first come, first served', undefined], ['fairShare: "tenant"', { fairShare: 'tenant' }]] as const) {
+    const waits = await run(admission);
+    say(`  ${label.padEnd(26)} quiet tenant's requests: median ${duration(waits[Math.floor(waits.length / 2)])}, worst ${duration(waits[waits.length - 1])}`);
+  }
+  say(dim('  With fair share, each freed connection goes to the tenant holding fewest: the quiet one no longer'));
+  say(dim('  waits behind the noisy one\'s queue. See docs/admission.md for quotas, priorities and rate limits.'));
+}
+
 async function waitFor(done: () => boolean, limitMs: number): Promise<void> {
   const until = Date.now() + limitMs;
   while (!done() && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
 }
 
 function summary(s: PoolStats): void {
-  step(9, 'Summary', 'Counters only grow; wait counts the checkouts that had to queue.');
+  step(10, 'Summary', 'Counters only grow; wait counts the checkouts that had to queue.');
   const c = s.counters;
   const rows: Array<[string, number]> = [
     ['created', c.created], ['destroyed', c.destroyed], ['acquired', c.acquired], ['released', c.released],

@@ -11,7 +11,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CloseReason } from '../pool/entry';
 import type { PoolObserver } from '../pool/pool';
-import type { ManagerPoolStats, PoolCounters, PoolStats } from '../pool/stats';
+import type { ManagerPoolStats, PoolCounters, PoolStats, TagStats } from '../pool/stats';
 
 /** Name and help text of the Prometheus counter for each field of `PoolStats.counters`. */
 export const COUNTER_METRICS: Readonly<Record<keyof PoolCounters, { name: string; help: string }>> = {
@@ -38,6 +38,22 @@ export const GAUGE_METRICS: ReadonlyArray<{ name: string; help: string; field: '
   { name: 'kcm_pool_waiting', help: 'Callers waiting for a connection.', field: 'waiting' },
   { name: 'kcm_pool_min', help: 'Configured pool.min.', field: 'min' },
   { name: 'kcm_pool_max', help: 'Configured pool.max.', field: 'max' },
+];
+
+/**
+ * Per-tag metrics (with `admission`): one series per counted tag value, labelled `pool` and the
+ * tag's key (`kcm_tag_acquired_total{pool="primary",tenant="acme"}`), read from `stats.tags`.
+ */
+export const TAG_METRICS: ReadonlyArray<{ name: string; help: string; type: 'gauge' | 'counter'; read: (t: TagStats) => number }> = [
+  { name: 'kcm_tag_connections_in_use', help: 'Connections held by callers with this tag value.', type: 'gauge', read: (t) => t.inUse },
+  { name: 'kcm_tag_waiting', help: 'Callers with this tag value waiting for a connection.', type: 'gauge', read: (t) => t.waiting },
+  { name: 'kcm_tag_acquired_total', help: 'Connections handed out to callers with this tag value.', type: 'counter', read: (t) => t.acquired },
+  { name: 'kcm_tag_acquire_timeouts_total', help: 'Acquires with this tag value that ended with E_ACQUIRE_TIMEOUT.', type: 'counter', read: (t) => t.timedOut },
+  { name: 'kcm_tag_rate_limited_total', help: 'Acquires with this tag value refused with E_RATE_LIMITED.', type: 'counter', read: (t) => t.rateLimited },
+  { name: 'kcm_tag_waits_total', help: 'Acquires with this tag value that had to wait.', type: 'counter', read: (t) => t.wait.count },
+  { name: 'kcm_tag_wait_seconds_total', help: 'Total time callers with this tag value waited, in seconds.', type: 'counter', read: (t) => t.wait.totalMs / 1000 },
+  { name: 'kcm_tag_wait_max_seconds', help: 'Longest wait of a caller with this tag value, in seconds.', type: 'gauge', read: (t) => t.wait.maxMs / 1000 },
+  { name: 'kcm_tag_held_seconds_total', help: 'Total time connections were held by callers with this tag value, in seconds.', type: 'counter', read: (t) => t.heldMs / 1000 },
 ];
 
 export const WAIT_HISTOGRAM = 'kcm_pool_acquire_wait_seconds';
@@ -149,6 +165,31 @@ export class PoolMetrics {
         if (refusals !== undefined) this.inc(refusals);
       },
     });
+    // The counted tag keys are fixed by the configuration: read once, they become the label names.
+    const tagKeys = Object.keys(this.source().tags ?? {});
+    if (tagKeys.length > 0) {
+      for (const metric of TAG_METRICS) {
+        const Metric = metric.type === 'gauge' ? Gauge : Counter;
+        new Metric({
+          name: metric.name,
+          help: metric.help,
+          labelNames: ['pool', ...tagKeys],
+          registers,
+          collect() {
+            this.reset();
+            for (const [pool, stats] of pools()) {
+              for (const [key, byValue] of Object.entries(stats.tags ?? {})) {
+                for (const [value, row] of Object.entries(byValue)) {
+                  const labels = { pool, [key]: value };
+                  if (this instanceof Gauge) this.set(labels, metric.read(row));
+                  else (this as Counter<string>).inc(labels, metric.read(row));
+                }
+              }
+            }
+          },
+        });
+      }
+    }
     this.waitHistogram = new Histogram({
       name: WAIT_HISTOGRAM,
       help: 'How long callers that had to wait waited for a connection, in seconds (immediate hand-outs are not observed).',

@@ -54,6 +54,7 @@ function describePool(name: string, stats: PoolStats, replica?: ReplicaPoolStats
   if (stats.connections.length === 0) {
     lines.push('  (no open connections)');
   } else {
+    const tagged = stats.tags !== undefined;
     const rows = stats.connections.map((conn, i) => [
       String(i + 1),
       conn.id,
@@ -61,10 +62,25 @@ function describePool(name: string, stats: PoolStats, replica?: ReplicaPoolStats
       formatDuration(conn.ageMs),
       conn.inUse ? '-' : formatDuration(conn.idleMs),
       conn.inUse ? formatDuration(sinceLastUse(conn)) : '-',
+      ...(tagged ? [conn.tags ? Object.entries(conn.tags).map(([k, v]) => `${k}=${v}`).join(',') : '-'] : []),
     ]);
-    lines.push(...table(['#', 'ID', 'STATE', 'AGE', 'IDLE FOR', 'IN USE FOR'], rows, new Set([0, 3, 4, 5])));
+    lines.push(...table(['#', 'ID', 'STATE', 'AGE', 'IDLE FOR', 'IN USE FOR', ...(tagged ? ['TAGS'] : [])], rows, new Set([0, 3, 4, 5])));
   }
+  lines.push(...describeTags(stats));
   return lines;
+}
+
+/** The per-tag figures (with `admission`): one row per counted key and value. */
+function describeTags(stats: PoolStats): string[] {
+  const rows: string[][] = [];
+  for (const [key, byValue] of Object.entries(stats.tags ?? {})) {
+    for (const [value, t] of Object.entries(byValue)) {
+      const avg = t.wait.count > 0 ? formatDuration(t.wait.totalMs / t.wait.count) : '-';
+      rows.push([`${key}=${value}`, String(t.inUse), String(t.waiting), String(t.acquired), avg, String(t.timedOut), String(t.rateLimited), formatDuration(t.heldMs)]);
+    }
+  }
+  if (rows.length === 0) return [];
+  return ['', ...table(['TAG', 'IN USE', 'WAITING', 'ACQUIRED', 'AVG WAIT', 'TIMED OUT', 'RATE LIMITED', 'HELD'], rows, new Set([1, 2, 3, 4, 5, 6, 7]))];
 }
 
 /** The human-readable stats: every pool's summary and its connections in creation (B-tree) order. */

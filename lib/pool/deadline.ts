@@ -14,12 +14,15 @@ export class AcquireDeadline {
     /** Monotonic time the call gives up. */
     readonly atMono: number,
     readonly signal: AbortSignal | undefined,
+    /** The call's tags and priority, for admission (ignored without it). */
+    readonly tags?: Readonly<Record<string, string>>,
+    readonly priority?: 'high' | 'normal' | 'low',
   ) {}
 
   /** Starts the deadline of a call whose options were checked, at `clock.now()`. */
   static start(options: CheckedCallOptions, defaultTimeoutMs: number, clock: Clock): AcquireDeadline {
     const timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
-    return new AcquireDeadline(timeoutMs, clock.now() + timeoutMs, options.signal);
+    return new AcquireDeadline(timeoutMs, clock.now() + timeoutMs, options.signal, options.tags, options.priority);
   }
 
   /** Milliseconds left (0 or less when passed). */
@@ -29,7 +32,7 @@ export class AcquireDeadline {
 
   /** The same call with at most `ms` from now (for a step that must leave time for the next). */
   capped(ms: number, clock: Clock): AcquireDeadline {
-    return new AcquireDeadline(this.timeoutMs, Math.min(this.atMono, clock.now() + ms), this.signal);
+    return new AcquireDeadline(this.timeoutMs, Math.min(this.atMono, clock.now() + ms), this.signal, this.tags, this.priority);
   }
 }
 
@@ -40,6 +43,9 @@ export interface AcquireRequest {
   /** Longest this acquire may wait from now: <= 0 when the deadline has passed. */
   waitMs: number;
   signal: AbortSignal | undefined;
+  /** The call's tags and priority, for admission. */
+  tags?: Readonly<Record<string, string>>;
+  priority?: 'high' | 'normal' | 'low';
 }
 
 /**
@@ -49,9 +55,9 @@ export interface AcquireRequest {
  */
 export function acquireRequest(options: unknown, defaultTimeoutMs: number, clock: Clock): AcquireRequest {
   if (options instanceof AcquireDeadline) {
-    return { timeoutMs: options.timeoutMs, waitMs: Math.ceil(options.remainingMs(clock)), signal: options.signal };
+    return { timeoutMs: options.timeoutMs, waitMs: Math.ceil(options.remainingMs(clock)), signal: options.signal, tags: options.tags, priority: options.priority };
   }
   const checked = validateCallOptions(options, 'acquire');
   const timeoutMs = checked.timeoutMs ?? defaultTimeoutMs;
-  return { timeoutMs, waitMs: timeoutMs, signal: checked.signal };
+  return { timeoutMs, waitMs: timeoutMs, signal: checked.signal, tags: checked.tags, priority: checked.priority };
 }

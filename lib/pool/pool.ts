@@ -12,7 +12,7 @@ import type { TimerHandle } from './clock';
 import { withTimeout } from './clock';
 import { isOpenState, type PoolEntry } from './entry';
 import { longestHeld, statsSnapshot, type HeldConnection, type PoolStats } from './stats';
-import type { Waiter } from './waiters';
+import type { AdmissionPolicy, Waiter } from './waiters';
 import { Housekeeper } from './housekeeper';
 import { abortedError, acquireTimeoutError, countsMeta, describeCounts, errorMessage, queueFullError, saturatedMessage } from './messages';
 import { opensToStart, uncoveredWaiters } from './growth';
@@ -56,9 +56,9 @@ export class Pool<C, E extends PoolEntry<C>> extends PoolRecords<C, E> {
     let timeoutMs = this.options.acquireTimeoutMs;
     let waitMs = timeoutMs;
     let signal: AbortSignal | undefined;
+    let request: AcquireRequest | undefined;
     // Without options (knex's adapter, most callers) there is nothing to check and nothing to allocate.
     if (options !== undefined) {
-      let request: AcquireRequest;
       try {
         request = acquireRequest(options, timeoutMs, this.clock);
       } catch (error) {
@@ -75,14 +75,18 @@ export class Pool<C, E extends PoolEntry<C>> extends PoolRecords<C, E> {
       this.counters.timedOut++;
       return Promise.reject(this.timeoutError(timeoutMs));
     }
+    // Admission, when configured, may refuse at once (rate limits); its ticket rides on the waiter.
+    const ticket = this.admission?.admit(request?.tags, request?.priority);
+    if (ticket instanceof Error) return Promise.reject(ticket);
     // Where the caller asked, for leak reports; costs a stack capture, so only when enabled.
     const site = this.options.leakDetectionThresholdMs > 0 ? new Error('acquired here').stack : undefined;
-    if (this.waiters.size === 0) {
+    if (this.waiters.size === 0 && (ticket === undefined || this.admission?.mayHold(ticket) === true)) {
       const entry = this.takeIdle();
       if (entry) {
         const now = this.clock.now();
         if (!this.needsValidation(entry, now)) {
           this.checkout(entry, site, now);
+          if (ticket !== undefined) this.admission?.checkedOut(entry, ticket, now, undefined);
           return entry.asResolved() as Promise<E>;
         }
         // Idle for long: validate first; meanwhile this caller queues like any other, so the
@@ -95,7 +99,9 @@ export class Pool<C, E extends PoolEntry<C>> extends PoolRecords<C, E> {
       return Promise.reject(queueFullError(this.options.maxWaiting, this.gauges()));
     }
     return new Promise<E>((resolve, reject) => {
-      this.waiters.push(resolve, reject, timeoutMs, signal, waitMs).site = site;
+      const waiter = this.waiters.push(resolve, reject, timeoutMs, signal, waitMs);
+      waiter.site = site;
+      if (ticket !== undefined) this.admission?.enqueued(waiter, ticket);
       this.pump();
       // Saturated: at max, with callers that no open in flight or validation will serve.
       if (!this.saturated && this.uncovered() > 0 && this.registry.occupied >= this.options.max) {
@@ -148,6 +154,7 @@ export class Pool<C, E extends PoolEntry<C>> extends PoolRecords<C, E> {
     this.wait.totalMs += waitedMs;
     if (waitedMs > this.wait.maxMs) this.wait.maxMs = waitedMs;
     this.observer?.waited(waitedMs);
+    if (waiter.ticket !== undefined) this.admission?.checkedOut(entry, waiter.ticket, now, waitedMs);
     if (this.saturated && this.waiters.size === 0) {
       this.saturated = false;
       if (this.debugEnabled) this.log.debug('Pool no longer saturated: every waiting caller was served', { pool: this.name });
@@ -157,7 +164,9 @@ export class Pool<C, E extends PoolEntry<C>> extends PoolRecords<C, E> {
 
   protected onWaiterTimeout(waiter: Waiter<E>): void {
     this.counters.timedOut++;
-    waiter.reject(this.timeoutError(waiter.timeoutMs));
+    const error = this.timeoutError(waiter.timeoutMs);
+    if (waiter.ticket !== undefined) this.admission?.timedOut(waiter, error);
+    waiter.reject(error);
   }
 
   /** `E_ACQUIRE_TIMEOUT` for a caller whose `timeoutMs` ran out, with the counts and the longest holders. */
@@ -193,13 +202,28 @@ export class Pool<C, E extends PoolEntry<C>> extends PoolRecords<C, E> {
     }
     entry.acquiredAt = undefined;
     if (this.debugEnabled) this.log.debug(`Connection ${entry.id} released`, { pool: this.name });
+    this.admission?.released(entry, now);
     this.place('release', entry, entry.broken === undefined && this.connector.inTransaction(entry.raw as C), now);
+    // A release can free a quota for waiters other than the one it served: idle connections may serve them now.
+    if (this.admission !== undefined) this.pump();
   }
 
   protected returnToPool(entry: E, now?: number): void {
-    const waiter = this.waiters.shift();
+    const waiter = this.admission === undefined ? this.waiters.shift() : this.nextAdmitted(now ?? this.clock.now());
     if (waiter) this.serve(waiter, entry, now);
     else this.registry.move(entry, 'idle');
+  }
+
+  /** The waiter admission picks for one free connection, taken off the queue; undefined when none may be served. */
+  private nextAdmitted(now: number): Waiter<E> | undefined {
+    const waiter = this.admission?.next(now);
+    if (waiter !== undefined) this.waiters.remove(waiter);
+    return waiter;
+  }
+
+  /** Puts admission (lib/admission) in charge of who is served next; set before any caller arrives. */
+  useAdmission(policy: AdmissionPolicy<E>): void {
+    this.admission = policy;
   }
 
   protected async rollbackThenReturn(entry: E): Promise<void> {
@@ -227,7 +251,13 @@ export class Pool<C, E extends PoolEntry<C>> extends PoolRecords<C, E> {
       const entry = this.takeIdle();
       if (!entry) break;
       if (this.needsValidation(entry, this.clock.now())) void this.revalidate(entry);
-      else this.serve(this.waiters.shift() as Waiter<E>, entry);
+      else if (this.admission === undefined) this.serve(this.waiters.shift() as Waiter<E>, entry);
+      else {
+        // Every waiter may be held back by its quota: the connection then stays idle.
+        const waiter = this.nextAdmitted(this.clock.now());
+        if (waiter === undefined) break;
+        this.serve(waiter, entry);
+      }
     }
     const r = this.registry;
     const opens = opensToStart(this.waiters.size, r.pendingCount, this.incoming, r.openCount, r.occupied, this.options.min, this.options.max);
@@ -325,7 +355,7 @@ export class Pool<C, E extends PoolEntry<C>> extends PoolRecords<C, E> {
 
   /** A consistent snapshot of the pool. */
   stats(): PoolStats {
-    return statsSnapshot(this.gauges(), this.counters, this.wait, this.registry.openEntries(), this.clock.now());
+    return statsSnapshot(this.gauges(), this.counters, this.wait, this.registry.openEntries(), this.clock.now(), this.admission);
   }
 
   /** Checked-out connections, longest held first. */

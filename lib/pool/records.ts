@@ -15,7 +15,7 @@ import type { Connector } from './connector';
 import { isOpenState, type CloseReason, type PoolEntry } from './entry';
 import { Registry, type RegistryCounts } from './registry';
 import { newCounters, type PoolCounters, type PoolGauges, type WaitStats } from './stats';
-import { WaiterQueue, type Waiter } from './waiters';
+import { WaiterQueue, type AdmissionPolicy, type Waiter } from './waiters';
 import { nextConnectionNumber } from './sequence';
 import { connectError, countsMeta, errorMessage, poolClosedError } from './messages';
 import { CLOSE_COUNTER, disposition, type Disposition, type DispositionPoint } from './disposition';
@@ -49,6 +49,8 @@ export abstract class PoolRecords<C, E extends PoolEntry<C>> implements PoolMain
   protected incoming = 0;
   /** Metrics hook (see `observe`). */
   protected observer: PoolObserver | undefined;
+  /** Admission (lib/admission), when configured; undefined keeps the plain FIFO path untouched. */
+  protected admission: AdmissionPolicy<E> | undefined = undefined;
   private readonly random: () => number;
   private readonly createEntry: (pool: object) => E;
   /** Serialises the admin operations (see `exclusive`). Never taken by acquire or release. */
@@ -332,9 +334,11 @@ export abstract class PoolRecords<C, E extends PoolEntry<C>> implements PoolMain
       if (heldMs < threshold) continue;
       entry.leakReported = true;
       this.counters.leaksDetected++;
+      const tags = this.admission?.tagsOf(entry);
+      const holder = tags === undefined ? '' : ` by ${Object.entries(tags).map(([k, v]) => `${k}=${v}`).join(', ')}`;
       this.log.warn(
-        `Possible connection leak: ${entry.id} has been checked out for ${Math.round(heldMs)} ms (pool.leakDetectionThresholdMs=${threshold}). Acquired at:\n${entry.acquiredAt ?? '(stack not recorded)'}`,
-        { pool: this.name, id: entry.id, heldMs: Math.round(heldMs), acquiredAt: entry.acquiredAt },
+        `Possible connection leak: ${entry.id} has been checked out${holder} for ${Math.round(heldMs)} ms (pool.leakDetectionThresholdMs=${threshold}). Acquired at:\n${entry.acquiredAt ?? '(stack not recorded)'}`,
+        { pool: this.name, id: entry.id, heldMs: Math.round(heldMs), acquiredAt: entry.acquiredAt, tags },
       );
     }
   }

@@ -50,6 +50,35 @@ export interface ConnectionStats {
   ageMs: number;
   /** Milliseconds since it was last checked out or returned. */
   idleMs: number;
+  /** The holder's tags while checked out (with `admission` configured), else undefined. */
+  tags?: Readonly<Record<string, string>>;
+}
+
+/** The figures of one tag value (`stats.tags[key][value]`, with `admission` configured). */
+export interface TagStats {
+  /** Connections held now by callers with this value. */
+  inUse: number;
+  /** Callers with this value waiting now. */
+  waiting: number;
+  /** Connections handed out to callers with this value. */
+  acquired: number;
+  /** Acquires with this value that ended with `E_ACQUIRE_TIMEOUT`. */
+  timedOut: number;
+  /** Acquires with this value refused with `E_RATE_LIMITED`. */
+  rateLimited: number;
+  /** Acquires with this value that had to wait. */
+  wait: WaitStats;
+  /** Total milliseconds connections were held by callers with this value (added on release). */
+  heldMs: number;
+}
+
+/** Per counted tag key, per value (at most `admission.maxTagValues`, the rest under `"(other)"`). */
+export type TagStatsByKey = Record<string, Record<string, TagStats>>;
+
+/** What the stats read from an admission policy (see `AdmissionPolicy` in waiters.ts). */
+export interface TagSource {
+  tagsOf(entry: never): Readonly<Record<string, string>> | undefined;
+  tagStats(): TagStatsByKey;
 }
 
 /**
@@ -73,6 +102,8 @@ export interface PoolStats {
   wait: WaitStats;
   /** Every open connection, in creation order. */
   connections: ConnectionStats[];
+  /** Per-tag figures; only with `admission` configured. */
+  tags?: TagStatsByKey;
 }
 
 export function newCounters(): PoolCounters {
@@ -95,8 +126,9 @@ export function statsSnapshot(
   wait: WaitStats,
   entries: readonly PoolEntry<unknown>[],
   now: number,
+  admission?: TagSource,
 ): PoolStats {
-  return {
+  const stats: PoolStats = {
     min: gauges.min,
     max: gauges.max,
     total: gauges.total,
@@ -115,6 +147,15 @@ export function statsSnapshot(
       idleMs: e.state === 'idle' ? Math.max(0, now - e.lastUsedMono) : 0,
     })),
   };
+  if (admission !== undefined) {
+    const tagsOf = admission.tagsOf as (entry: PoolEntry<unknown>) => Readonly<Record<string, string>> | undefined;
+    for (let i = 0; i < entries.length; i++) {
+      const tags = entries[i].state === 'inUse' ? tagsOf.call(admission, entries[i]) : undefined;
+      if (tags !== undefined) stats.connections[i].tags = tags;
+    }
+    stats.tags = admission.tagStats();
+  }
+  return stats;
 }
 
 /** A checked-out connection and how long it has been held. */

@@ -37,4 +37,12 @@ export interface AcquireOptions {
   timeoutMs?: number;
   /** Gives up waiting when this signal aborts. */
   signal?: AbortSignal;
+  /**
+   * Tags of the caller (`{ tenant: 'acme' }`), merged over those of the enclosing
+   * `manager.withTags()` scope; counted, limited and shown when `admission` is configured
+   * (docs/admission.md). At most 16, keys 1-64 characters, values strings of at most 128.
+   */
+  tags?: Readonly<Record<string, string>>;
+  /** Priority class: `'high'` is served before `'normal'` (the default) before `'low'` (with `admission`). */
+  priority?: 'high' | 'normal' | 'low';
 }

@@ -8,6 +8,7 @@
  * allocate nothing but the waiter itself.
  */
 import type { Clock, TimerHandle } from './clock';
+import type { TagStatsByKey } from './stats';
 
 /** One caller waiting for a connection. */
 export class Waiter<E> {
@@ -23,6 +24,8 @@ export class Waiter<E> {
   abortListener: (() => void) | undefined = undefined;
   /** Where the caller asked for the connection (only recorded when leak detection is on). */
   site: string | undefined = undefined;
+  /** The admission policy's ticket (undefined without `admission`): its place in the policy's sub-queues. */
+  ticket: WaiterTicket | undefined = undefined;
 
   constructor(
     readonly resolve: (entry: E) => void,
@@ -45,6 +48,46 @@ interface TimeoutBucket<E> {
   head: Waiter<E> | undefined;
   tail: Waiter<E> | undefined;
   timer: TimerHandle | undefined;
+}
+
+/**
+ * What an admission policy keeps for one acquire. `unlink` takes its waiter out of the policy's
+ * sub-queues in O(1); the queue calls it whenever the waiter leaves (served, timed out, aborted,
+ * rejected), so deadlines and aborts keep working for waiters the policy holds back.
+ */
+export interface WaiterTicket {
+  unlink(): void;
+}
+
+/**
+ * The pool's one seam to admission (lib/admission): the queue asks it "which waiter next, given
+ * what is free?" instead of the pump growing rules. The pool holds `AdmissionPolicy | undefined`
+ * and takes its plain FIFO path when undefined, so without admission nothing here costs anything.
+ * Other wings (a circuit breaker, a shared budget) add their own interfaces beside this one.
+ */
+export interface AdmissionPolicy<E> {
+  /**
+   * Called once per acquire, after the arguments, the pool's state, the signal and the deadline
+   * were checked. `tags`/`priority` are the call's own (the policy adds any scoped tags).
+   * @returns the caller's ticket, or the error to refuse the acquire with at once (`E_RATE_LIMITED`).
+   */
+  admit(tags: Readonly<Record<string, string>> | undefined, priority: string | undefined): WaiterTicket | Error;
+  /** True when the caller of `ticket` may take a connection now (no quota of its stands at its limit). */
+  mayHold(ticket: WaiterTicket): boolean;
+  /** `waiter` joined the queue with `ticket` (which the policy sets as `waiter.ticket`). */
+  enqueued(waiter: Waiter<E>, ticket: WaiterTicket): void;
+  /** The waiter to serve with one free connection, or undefined when none may be served; it stays queued. */
+  next(now: number): Waiter<E> | undefined;
+  /** `entry` was handed to the caller of `ticket` at `now`, after `waitedMs` in the queue (undefined: at once). */
+  checkedOut(entry: E, ticket: WaiterTicket, now: number, waitedMs: number | undefined): void;
+  /** `entry` was given back at `now`. */
+  released(entry: E, now: number): void;
+  /** `waiter` timed out with `error`: count it and say in the message why it was held back. */
+  timedOut(waiter: Waiter<E>, error: Error): void;
+  /** The holder's tags of a checked-out `entry`. */
+  tagsOf(entry: E): Readonly<Record<string, string>> | undefined;
+  /** The per-tag statistics (`stats.tags`). */
+  tagStats(): TagStatsByKey;
 }
 
 /** Called when a waiter's deadline passes or its signal aborts; the waiter is already dequeued. */
@@ -128,6 +171,7 @@ export class WaiterQueue<E> {
     waiter.prev = waiter.next = undefined;
     this.size--;
     this.removeFromBucket(waiter);
+    if (waiter.ticket !== undefined) waiter.ticket.unlink();
     if (waiter.abortListener !== undefined) unsubscribe(waiter);
   }
 

@@ -39,7 +39,8 @@ export class ReadRouting {
     if (options.intent === 'write') this.readYourWrites.noteWrite();
     // Straight to the primary: the pool fixes the one deadline itself; with neither a timeout nor
     // a signal it takes the default path, which allocates nothing.
-    return this.primary.acquire(options.timeoutMs === undefined && options.signal === undefined ? undefined : options);
+    const bare = options.timeoutMs === undefined && options.signal === undefined && options.tags === undefined && options.priority === undefined;
+    return this.primary.acquire(bare ? undefined : options);
   }
 
   /** A lease for a read with the default timeout (what `readKnex` queries take). */

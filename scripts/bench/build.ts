@@ -39,7 +39,8 @@ function tsFiles(dir: string): string[] {
  */
 export function buildForChildren(ref?: string): Build {
   const ts = require('typescript') as typeof import('typescript');
-  const dir = path.join(ROOT, 'node_modules', '.cache', 'kcm-bench', `run-${process.pid}`);
+  // One directory per build: a run may build two trees (the working tree and BENCH_BEFORE).
+  const dir = path.join(ROOT, 'node_modules', '.cache', 'kcm-bench', `run-${process.pid}${ref ? `-${ref.replace(/[^A-Za-z0-9._-]/g, '_')}` : ''}`);
   rmSync(dir, { recursive: true, force: true });
   const compilerOptions = {
     module: ts.ModuleKind.CommonJS,

@@ -10,7 +10,13 @@ export const DB_CONTESTANTS = ['manager-getConnection', 'manager-knex', 'dedicat
 export type DbContestant = (typeof DB_CONTESTANTS)[number];
 
 /** Pool cores measured over fake resources (no database). */
-export const CORE_CONTESTANTS = ['manager-core', 'tarn', 'generic-pool', 'floor'] as const;
+export const CORE_CONTESTANTS = ['manager-core', 'manager-core-admission', 'manager-core-before', 'tarn', 'generic-pool', 'floor'] as const;
+/**
+ * Contestants of the contention scenario only: the manager's pool with admission on (tags on 50
+ * values, priorities, quotas), and the manager's pool as of BENCH_BEFORE (a git ref; only run when
+ * set), each against manager-core in the same run.
+ */
+export const CONTENTION_ONLY: readonly CoreContestant[] = ['manager-core-admission', 'manager-core-before'];
 export type CoreContestant = (typeof CORE_CONTESTANTS)[number];
 
 export const COLD_CONTESTANTS = ['manager', 'dedicated', 'pg-pool', 'knex-tarn'] as const;
@@ -28,6 +34,8 @@ export const LABELS: Record<string, string> = {
   'knex-tarn': 'knex default pool (tarn)',
   'generic-pool': 'generic-pool',
   'manager-core': 'manager pool core',
+  'manager-core-admission': 'manager pool core, admission on (50 tag values, priorities, quotas)',
+  'manager-core-before': 'manager pool core as of BENCH_BEFORE',
   floor: 'harness floor (no pool)',
   tarn: 'tarn',
   manager: 'manager',

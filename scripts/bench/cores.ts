@@ -31,8 +31,14 @@ const fakeConnector: Connector<object> = {
   isRetryable: () => true,
 };
 
+/** Tenants of the admission contestant; each worker acquires as one of them, in turn. */
+const TAG_VALUES = 50;
+
 async function openCore(name: CoreContestant, size: number): Promise<Core<unknown>> {
   switch (name) {
+    // 'manager-core-before' is 'manager-core' run from the BENCH_BEFORE build (index.ts).
+    case 'manager-core-before':
+    case 'manager-core-admission':
     case 'manager-core': {
       const { Pool } = require('../../lib/pool/pool') as typeof PoolModule;
       const { PoolEntry } = require('../../lib/pool/entry') as typeof EntryModule;
@@ -48,6 +54,7 @@ async function openCore(name: CoreContestant, size: number): Promise<Core<unknow
         createEntry: (owner) => new PoolEntry<object>(owner),
       });
       await pool.ready();
+      if (name === 'manager-core-admission') return admissionCore(pool, size);
       return {
         acquire: () => pool.acquire(),
         release: (entry) => pool.release(entry as EntryModule.PoolEntry<object>),
@@ -86,6 +93,29 @@ async function openCore(name: CoreContestant, size: number): Promise<Core<unknow
       return core;
     }
   }
+}
+
+/**
+ * The manager's pool with admission on: tags of 50 tenants, three priority classes, a quota per
+ * tenant (a tenant may hold at most a tenth of the pool, so some callers are held back). The
+ * options are checked once up front, as `getConnection` does before it reaches the pool.
+ */
+function admissionCore(pool: PoolModule.Pool<object, EntryModule.PoolEntry<object>>, size: number): Core<unknown> {
+  const { TagAdmission } = require('../../lib/admission/policy') as typeof import('../../lib/admission/policy');
+  const { resolveAdmission } = require('../../lib/options-admission') as typeof import('../../lib/options-admission');
+  const { validateCallOptions } = require('../../lib/call-options') as typeof import('../../lib/call-options');
+  const { systemClock } = require('../../lib/pool/clock') as typeof ClockModule;
+  const admission = resolveAdmission({ tagKeys: ['tenant'], quotas: { tenant: { default: Math.max(1, Math.floor(size / 10)) } } });
+  pool.useAdmission(new TagAdmission<EntryModule.PoolEntry<object>>(admission!, systemClock));
+  const priorities = ['high', 'normal', 'low'] as const;
+  const calls = Array.from({ length: TAG_VALUES * 3 }, (_, i) =>
+    validateCallOptions({ tags: { tenant: `t${i % TAG_VALUES}` }, priority: priorities[i % 3] }, 'acquire'));
+  let next = 0;
+  return {
+    acquire: () => pool.acquire(calls[next++ % calls.length]),
+    release: (entry) => pool.release(entry as EntryModule.PoolEntry<object>),
+    close: () => pool.close(),
+  };
 }
 
 /**

@@ -15,7 +15,8 @@
  * BENCH_OUT (output directory), BENCH_NOTE (a remark printed at the top of the report),
  * BENCH_ONLY (comma-separated scenarios: throughput, core, cold, burst; a partial run writes to a
  * temp dir), BENCH_DATABASE_URL (use this server instead of starting one), BENCH_REF (benchmark lib/ as of
- * this git commit instead of the working tree), BENCH_STRICT=1 (exit 1 when a target fails).
+ * this git commit instead of the working tree), BENCH_BEFORE (also run the pool core as of this git
+ * commit, in the same run, to compare against), BENCH_STRICT=1 (exit 1 when a target fails).
  */
 import { fork } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -24,7 +25,7 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { buildForChildren, ROOT, type Build } from './build';
 import type { ChildMessage, CoreResult, Job, JobResult, ThroughputResult } from './common';
-import { BURST_CONTESTANTS, COLD_CONTESTANTS, CORE_CONTESTANTS, DB_CONTESTANTS, LABELS, median } from './common';
+import { BURST_CONTESTANTS, COLD_CONTESTANTS, CONTENTION_ONLY, CORE_CONTESTANTS, DB_CONTESTANTS, LABELS, median } from './common';
 import { carriedSections, charts, markdown, summarise, type RunRecord, type RunInfo, type Settings } from './report';
 import { summariseProfile, type CpuProfile } from './profile-summary';
 import { startPostgres, type TestPostgres } from '../test-db';
@@ -72,10 +73,12 @@ function roundJobs(s: Settings, url: string): Job[] {
   for (const contestant of CORE_CONTESTANTS) {
     // The floor has no waiting, so it only runs where workers = resources (the scaling sizes).
     if (contestant === 'floor') continue;
+    if (contestant === 'manager-core-before' && !process.env.BENCH_BEFORE) continue;
     jobs.push({ kind: 'core', contestant, size: s.contentionSize, workers: s.contentionWorkers, warmupMs: s.warmupMs, windowMs });
   }
   for (const size of s.scalingSizes) {
     for (const contestant of CORE_CONTESTANTS) {
+      if (CONTENTION_ONLY.includes(contestant)) continue;
       jobs.push({ kind: 'core', contestant, size, workers: size, warmupMs: s.warmupMs, windowMs });
     }
   }
@@ -195,7 +198,7 @@ async function database(): Promise<{ url: string; stop: () => Promise<void>; ser
   return { url: server.url, stop: () => server.remove(), server };
 }
 
-async function runBenchmarks(mode: 'full' | 'smoke', build: Build, url: string): Promise<number> {
+async function runBenchmarks(mode: 'full' | 'smoke', build: Build, url: string, before?: Build): Promise<number> {
   const startedAt = performance.now();
   const settings = settingsFor(mode);
   const loadStart = os.loadavg();
@@ -209,7 +212,10 @@ async function runBenchmarks(mode: 'full' | 'smoke', build: Build, url: string):
       const prefix = `[round ${round}/${settings.rounds}, ${i + 1}/${jobs.length}] ${describeJob(job)}`;
       try {
         const childStart = performance.now();
-        const message = await runChild(build, job);
+        // The before-contestant is manager-core run from the BENCH_BEFORE build, whose runner knows only that name.
+        const message = job.kind === 'core' && job.contestant === 'manager-core-before' && before
+          ? await runChild(before, { ...job, contestant: 'manager-core' })
+          : await runChild(build, job);
         loadMs.push(message.loadMs);
         if (message.type === 'error') throw new Error(message.message);
         records.push({ round, job, result: message.result, loadMs: message.loadMs });
@@ -348,9 +354,12 @@ async function main(argv: string[]): Promise<void> {
   const t0 = performance.now();
   const build = buildForChildren(process.env.BENCH_REF || undefined);
   log(`Transpiled ${build.source} and scripts/bench/ for the child processes in ${Math.round(performance.now() - t0)} ms`);
+  const before = process.env.BENCH_BEFORE ? buildForChildren(process.env.BENCH_BEFORE) : undefined;
+  if (before) log(`Transpiled ${before.source} for manager-core-before`);
   let db: Awaited<ReturnType<typeof database>> | undefined;
   const cleanUp = async (): Promise<void> => {
     build.remove();
+    before?.remove();
     await db?.stop();
   };
   const interrupt = (): void => {
@@ -365,7 +374,7 @@ async function main(argv: string[]): Promise<void> {
       const contestant = argv.find((a) => !a.startsWith('--')) ?? 'manager-getConnection';
       process.exitCode = await runProfile(build, db.url, contestant);
     } else {
-      process.exitCode = await runBenchmarks(mode, build, db.url);
+      process.exitCode = await runBenchmarks(mode, build, db.url, before);
     }
   } finally {
     await cleanUp();

@@ -6,7 +6,7 @@
 import type {
   BurstContestant, BurstResult, BurstStats, ColdContestant, ColdResult, CoreContestant, CoreResult, DbContestant, Job, JobResult, ThroughputResult,
 } from './common';
-import { BURST_CONTESTANTS, COLD_CONTESTANTS, CORE_CONTESTANTS, DB_CONTESTANTS, LABELS, median } from './common';
+import { BURST_CONTESTANTS, COLD_CONTESTANTS, CONTENTION_ONLY, CORE_CONTESTANTS, DB_CONTESTANTS, LABELS, median } from './common';
 import { barChart, lineChartLogX } from './svg';
 
 /** One finished child. */
@@ -233,6 +233,25 @@ function judge(throughput: ThroughputRow[], contention: CoreRow[], scaling: Core
       pass: judged(core.nsPerOp <= 1000),
     });
   }
+  const admission = contention.find((r) => r.contestant === 'manager-core-admission');
+  if (core && admission) {
+    const overhead = admission.nsPerOp - core.nsPerOp;
+    targets.push({
+      name: `Admission overhead (${settings.contentionWorkers} workers, ${settings.contentionSize} resources, 50 tag values, priorities, quotas)`,
+      goal: '< 2 µs per acquire+release over the pool without admission',
+      measured: `+${ns(overhead)} ns/op (${ns(admission.nsPerOp)} vs ${ns(core.nsPerOp)} ns/op); CPU +${ns(admission.cpuNsPerOp - core.cpuNsPerOp)} ns/op`,
+      pass: judged(overhead < 2000),
+    });
+  }
+  const before = contention.find((r) => r.contestant === 'manager-core-before');
+  if (core && before) {
+    targets.push({
+      name: 'Pool without admission vs before it (same run, BENCH_BEFORE)',
+      goal: '≤ 1.05×',
+      measured: `${x(core.nsPerOp / before.nsPerOp)} (${ns(core.nsPerOp)} vs ${ns(before.nsPerOp)} ns/op); CPU ${x(core.cpuNsPerOp / before.cpuNsPerOp)}`,
+      pass: judged(core.nsPerOp <= 1.05 * before.nsPerOp),
+    });
+  }
   const small = scaling.find((r) => r.contestant === 'manager-core' && r.size === Math.min(...settings.scalingSizes));
   const large = scaling.find((r) => r.contestant === 'manager-core' && r.size === Math.max(...settings.scalingSizes));
   if (small && large) {
@@ -326,13 +345,15 @@ export function charts(summary: Summary, settings: Settings): Charts {
       { at: 0.95, label: 'target 0.95', side: 'left' },
     ],
   );
-  const colors: Record<CoreContestant, string> = { 'manager-core': '#2563eb', tarn: '#f59e0b', 'generic-pool': '#10b981', floor: '#9ca3af' };
+  const colors: Record<CoreContestant, string> = {
+    'manager-core': '#2563eb', 'manager-core-admission': '#7c3aed', 'manager-core-before': '#93c5fd', tarn: '#f59e0b', 'generic-pool': '#10b981', floor: '#9ca3af',
+  };
   const scalingSvg = lineChartLogX(
     'Pool core cost per acquire + release vs pool size',
     `fake resources, workers = pool size, median of ${settings.rounds} round(s) of ${settings.seconds} s (lower is better)`,
     'pool size = concurrent workers (log scale)',
     'ns per acquire + release',
-    CORE_CONTESTANTS.map((c) => ({
+    CORE_CONTESTANTS.filter((c) => !CONTENTION_ONLY.includes(c)).map((c) => ({
       label: LABELS[c] ?? c,
       color: colors[c],
       points: summary.scaling.filter((r) => r.contestant === c).map((r) => [r.size, r.nsPerOp] as const),
@@ -430,6 +451,15 @@ export function markdown(summary: Summary, settings: Settings, info: RunInfo, sv
   );
   out.push('');
   out.push(`### Under contention: ${settings.contentionWorkers} workers on ${settings.contentionSize} resources`);
+  out.push('');
+  out.push(
+    'Two contestants run in this scenario only. *Admission on* is the same pool with `admission` configured ' +
+      '(docs/admission.md): each acquire carries one of 50 tenant tags and one of three priority classes, each ' +
+      'tenant has a quota of a tenth of the pool, and the options are checked once up front, as `getConnection` ' +
+      'does; its difference from the pool without admission is the admission overhead. *As of BENCH_BEFORE* ' +
+      '(only when that variable names a git commit) is the pool core built from that commit, run in the same ' +
+      'rounds: the pool without admission is judged against it.',
+  );
   out.push('');
   out.push(
     table(

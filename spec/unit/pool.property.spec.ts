@@ -503,3 +503,129 @@ describe('pool model', () => {
     await fc.assert(fc.asyncProperty(scenarioArb, runScenario), { numRuns: 250 });
   });
 });
+
+// ── admission ────────────────────────────────────────────────────────────────────────────────
+// Random tags, priorities and quotas (with fair share and aging on or off): after every step no
+// quota is exceeded, no caller settled twice, and no caller that may be served is left waiting
+// while a connection sits idle. At the end every caller settled exactly once.
+
+type AdmCmd =
+  | { kind: 'acquire'; tenant: number; feature: number; priority: 'high' | 'normal' | 'low'; timeoutMs: number; abortable: boolean }
+  | { kind: 'release'; pick: number }
+  | { kind: 'abort'; pick: number }
+  | { kind: 'advance'; ms: number };
+
+const TENANTS = ['a', 'b', 'c', 'd'];
+
+const admScenarioArb: fc.Arbitrary<AdmScenario> = fc.record({
+  max: fc.integer({ min: 1, max: 4 }),
+  quotas: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })),
+  featureQuota: fc.integer({ min: 1, max: 4 }),
+  fairShare: fc.boolean(),
+  agingMs: fc.constantFrom(0, 50),
+  commands: fc.array(
+    fc.oneof(
+      { arbitrary: fc.record({ kind: fc.constant('acquire' as const), tenant: fc.integer({ min: 0, max: 3 }), feature: fc.integer({ min: 0, max: 1 }), priority: fc.constantFrom('high' as const, 'normal' as const, 'low' as const), timeoutMs: fc.integer({ min: 1, max: 400 }), abortable: fc.boolean() }), weight: 5 },
+      { arbitrary: fc.record({ kind: fc.constant('release' as const), pick: fc.nat() }), weight: 4 },
+      { arbitrary: fc.record({ kind: fc.constant('abort' as const), pick: fc.nat() }), weight: 1 },
+      { arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 1, max: 200 }) }), weight: 2 },
+    ),
+    { maxLength: 60 },
+  ),
+});
+
+interface AdmScenario {
+  max: number;
+  quotas: [number, number];
+  /** Quota of each value of a second key, so one release can free two waiters. */
+  featureQuota: number;
+  fairShare: boolean;
+  agingMs: number;
+  commands: AdmCmd[];
+}
+
+async function runAdmissionScenario(s: AdmScenario): Promise<void> {
+  const { TagAdmission } = await import('../../lib/admission/policy');
+  const { resolveAdmission } = await import('../../lib/options-admission');
+  // Tenant a has quotas[0], every other tenant the default quotas[1]; d has none (no tenant tag).
+  const quota = (t: string): number => (t === 'a' ? s.quotas[0] : t === 'd' ? Infinity : s.quotas[1]);
+  const { pool, clock, connector } = createFakePool({ pool: { min: 0, max: s.max, validationIdleThresholdMs: 0, keepaliveIntervalMs: 0 } });
+  pool.useAdmission(new TagAdmission<FakeEntry>(resolveAdmission({
+    quotas: { tenant: { default: s.quotas[1], a: s.quotas[0] }, feature: { default: s.featureQuota } },
+    fairShare: s.fairShare ? 'tenant' : undefined,
+    priorityAgingMs: s.agingMs,
+  })!, clock));
+  interface AdmCaller { tenant: string; feature: string; result: Observed<FakeEntry>; controller: AbortController | undefined; holding: boolean; settlements: number }
+  const callers: AdmCaller[] = [];
+  const check = (where: string): void => {
+    checkInvariants(pool, connector);
+    const held = new Map<string, number>();
+    const byFeature = new Map<string, number>();
+    for (const c of callers) {
+      if (c.settlements > 1) throw new Error(`${where}: a caller settled ${c.settlements} times`);
+      if (c.holding) held.set(c.tenant, (held.get(c.tenant) ?? 0) + 1);
+      if (c.holding) byFeature.set(c.feature, (byFeature.get(c.feature) ?? 0) + 1);
+    }
+    for (const [t, n] of held) if (n > quota(t)) throw new Error(`${where}: tenant ${t} holds ${n}, over its quota ${quota(t)}`);
+    for (const [f, n] of byFeature) if (n > s.featureQuota) throw new Error(`${where}: feature ${f} holds ${n}, over its quota ${s.featureQuota}`);
+    const mayHold = (c: AdmCaller): boolean => (held.get(c.tenant) ?? 0) < quota(c.tenant) && (byFeature.get(c.feature) ?? 0) < s.featureQuota;
+    const stats = pool.stats();
+    for (const t of ['a', 'b', 'c']) {
+      if ((stats.tags?.tenant?.[t]?.inUse ?? 0) !== (held.get(t) ?? 0)) throw new Error(`${where}: stats say ${t} holds ${stats.tags?.tenant?.[t]?.inUse}`);
+    }
+    if (stats.idle > 0) {
+      const servable = callers.find((c) => c.result.state === 'pending' && mayHold(c));
+      if (servable) throw new Error(`${where}: ${stats.idle} idle while a caller of tenant ${servable.tenant} that may be served waits`);
+    }
+  };
+  for (const [i, cmd] of s.commands.entries()) {
+    switch (cmd.kind) {
+      case 'acquire': {
+        const tenant = TENANTS[cmd.tenant];
+        const feature = ['x', 'y'][cmd.feature];
+        const controller = cmd.abortable ? new AbortController() : undefined;
+        const caller: AdmCaller = { tenant, feature, controller, holding: false, settlements: 0, result: undefined as never };
+        const p = pool.acquire({ tags: tenant === 'd' ? { feature } : { tenant, feature }, priority: cmd.priority, timeoutMs: cmd.timeoutMs, signal: controller?.signal });
+        caller.result = observe(p);
+        p.then(() => {
+          caller.settlements++;
+          caller.holding = true;
+        }, () => caller.settlements++);
+        callers.push(caller);
+        break;
+      }
+      case 'release': {
+        const holding = callers.filter((c) => c.holding);
+        const c = holding[cmd.pick % Math.max(1, holding.length)];
+        if (c) {
+          c.holding = false;
+          pool.release(c.result.value as FakeEntry);
+        }
+        break;
+      }
+      case 'abort': {
+        const waiting = callers.filter((c) => c.result.state === 'pending' && c.controller);
+        waiting[cmd.pick % Math.max(1, waiting.length)]?.controller?.abort();
+        break;
+      }
+    }
+    await clock.advanceAsync(cmd.kind === 'advance' ? cmd.ms : 0);
+    check(`step ${i} ${JSON.stringify(cmd)}`);
+  }
+  for (const c of callers.filter((x) => x.holding)) {
+    c.holding = false;
+    pool.release(c.result.value as FakeEntry);
+  }
+  await clock.advanceAsync(1_000);
+  check('end');
+  for (const c of callers) if (c.settlements !== 1) throw new Error(`a caller settled ${c.settlements} times`);
+  const closing = observe(pool.close());
+  await clock.advanceAsync(pool.options.closeTimeoutMs + 1_000);
+  if (closing.state !== 'resolved' || connector.openCount !== 0) throw new Error('close() left connections open');
+}
+
+describe('pool model with admission', () => {
+  test('random tags, priorities and quotas: no quota exceeded, every caller ends once, no servable caller waits beside an idle connection', async () => {
+    await fc.assert(fc.asyncProperty(admScenarioArb, runAdmissionScenario), { numRuns: 200 });
+  });
+});

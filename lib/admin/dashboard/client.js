@@ -256,6 +256,10 @@
     // createdAt + ageMs is the server's "now" when it took the snapshot (in JSON the dates are strings).
     return Math.max(0, new Date(c.createdAt).getTime() + c.ageMs - new Date(c.lastUsed).getTime());
   }
+  /** The holder's tags, as `tenant=acme, feature=checkout` (admission). @param {Readonly<Record<string, string>>} tags */
+  function tagText(tags) {
+    return Object.keys(tags).map(function (k) { return k + '=' + tags[k]; }).join(', ');
+  }
   /** @param {PoolStats} s */
   function renderConnections(s) {
     var rows = [];
@@ -268,7 +272,7 @@
       shown++;
       rows.push('<tr data-id="' + esc(c.id) + '" data-state="' + (c.inUse ? 'inUse' : 'idle') + '"><td class="num">' + (i + 1) +
         '</td><td class="mono">' + esc(c.id) + '</td><td><span class="badge ' + (c.inUse ? 'use">in use' : 'idle">idle') +
-        '</span></td><td class="num">' + dur(c.ageMs) + '</td><td class="num">' + (c.inUse ? '–' : dur(c.idleMs)) +
+        '</span>' + (c.tags ? ' <span class="mono tags">' + esc(tagText(c.tags)) + '</span>' : '') + '</td><td class="num">' + dur(c.ageMs) + '</td><td class="num">' + (c.inUse ? '–' : dur(c.idleMs)) +
         '</td><td class="num">' + (c.inUse ? dur(sinceLastUse(c)) : '–') + '</td></tr>');
     }
     $('rows').innerHTML = rows.join('');
