@@ -12,7 +12,9 @@ export type ErrorCode =
   | 'E_POOL_CLOSED'
   | 'E_NOT_CHECKED_OUT'
   | 'E_CONNECT'
-  | 'E_QUEUE_FULL';
+  | 'E_QUEUE_FULL'
+  | 'E_DB_UNAVAILABLE'
+  | 'E_COMMIT_UNKNOWN';
 
 /**
  * Marks an error the library made that is not a {@link ConnectionManagerError} by class, because it

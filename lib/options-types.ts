@@ -69,6 +69,22 @@ export interface PoolOptions {
   afterCreate?: SessionSetupHook;
 }
 
+/**
+ * The circuit breaker of each pool (primary and each replica): see docs/resilience.md. After
+ * `failureThreshold` consecutive failed connection attempts with no connection open, acquires that
+ * no idle connection can serve fail at once with `E_DB_UNAVAILABLE`, and one probe open runs per
+ * `openMs` (growing with backoff) until one succeeds.
+ */
+export interface CircuitBreakerOptions {
+  /** Consecutive failed connection attempts (each retry counts), with none open, that open the circuit. Default 5. */
+  failureThreshold?: number;
+  /** Delay before the first probe once the circuit is open; doubles after each failed probe, up to `retry.maxDelayMs` × 10. Default 5000. */
+  openMs?: number;
+}
+
+/** Circuit breaker options with every default filled in. */
+export type ResolvedCircuitBreakerOptions = Required<CircuitBreakerOptions>;
+
 /** Retries of a failed connection attempt, with exponential backoff and jitter. */
 export interface RetryOptions {
   /** Attempts in total per connection open (1 = no retry). Default 3. */
@@ -167,6 +183,8 @@ export interface ConnectionManagerConfig {
   routing?: RoutingOptions;
   /** The admin HTTP endpoint; off when left out. */
   admin?: AdminOptions;
+  /** The circuit breaker of each pool; `false` turns it off. Default `{ failureThreshold: 5, openMs: 5000 }`. */
+  circuitBreaker?: CircuitBreakerOptions | false;
 }
 
 /** The numeric pool options. */
@@ -187,4 +205,6 @@ export interface ResolvedConfig {
   routing: Required<RoutingOptions>;
   /** Undefined when the admin endpoint is off. */
   admin?: ResolvedAdminOptions;
+  /** `false` when turned off. */
+  circuitBreaker: ResolvedCircuitBreakerOptions | false;
 }

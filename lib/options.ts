@@ -27,11 +27,14 @@ import { invalidConfig } from './errors';
 import { resolveConnection } from './options-connection';
 import { checkNumber, describe, isPlainObject, rejectUnknownKeys, type NumberRule } from './options-rules';
 import { compileRoutingRules } from './routing/write-list';
+import { resolveCircuitBreaker } from './resilience/options';
 
 export { configFromEnvironment, ENVIRONMENT_VARIABLES } from './options-env';
 
 export type {
   AdminOptions,
+  CircuitBreakerOptions,
+  ResolvedCircuitBreakerOptions,
   ConnectionManagerConfig,
   ConnectionProvider,
   ProvidedConnection,
@@ -83,7 +86,7 @@ export const DEFAULT_ROUTING_OPTIONS: Readonly<Required<RoutingOptions>> = Objec
   learnFromReadOnlyErrors: true,
 });
 
-const TOP_LEVEL_KEYS = ['connection', 'pool', 'retry', 'logger', 'knex', 'replicas', 'routing', 'admin'] as const;
+const TOP_LEVEL_KEYS = ['connection', 'pool', 'retry', 'logger', 'knex', 'replicas', 'routing', 'admin', 'circuitBreaker'] as const;
 const STRATEGIES: readonly RoutingStrategy[] = ['round-robin', 'least-busy', 'random'];
 const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'];
 
@@ -176,7 +179,8 @@ export function resolveOptions(config: unknown): ResolvedConfig {
   const replicas = resolveReplicas(config.replicas);
   const routing = resolveRouting(config.routing);
   const admin = resolveAdmin(config.admin);
-  return { connection, pool, retry, logger, knex: knexOptions, replicas, routing, admin };
+  const circuitBreaker = resolveCircuitBreaker(config.circuitBreaker);
+  return { connection, pool, retry, logger, knex: knexOptions, replicas, routing, admin, circuitBreaker };
 }
 
 function resolveAdmin(value: unknown): ResolvedAdminOptions | undefined {

@@ -74,6 +74,7 @@ export function createPgPool(
     name,
     options: config.pool,
     retry: config.retry,
+    circuitBreaker: config.circuitBreaker,
     connector,
     clock,
     logger,
