@@ -41,6 +41,11 @@ export interface PoolOptions {
   min?: number;
   /** Hard upper bound on open connections, counting those being opened or closed. Default 10. */
   max?: number;
+  /**
+   * Idle connections kept ready beyond those in use (opened as soon as fewer are idle), up to
+   * `max`; the idle timeout never closes these. Default 0.
+   */
+  minIdle?: number;
   /** Longest a `getConnection()` may wait overall (queueing, opening, validating). Default 30000. */
   acquireTimeoutMs?: number;
   /** Longest one attempt to open a connection may take (TCP, TLS, auth, session setup). Default 10000. */

@@ -58,6 +58,7 @@ export type {
 export const DEFAULT_POOL_OPTIONS: Readonly<ResolvedPoolOptions> = Object.freeze({
   min: 2,
   max: 10,
+  minIdle: 0,
   acquireTimeoutMs: 30_000,
   createTimeoutMs: 10_000,
   idleTimeoutMs: 600_000,
@@ -96,6 +97,7 @@ const ms = (min: number, zeroDisables = false): NumberRule => ({ min, integer: f
 const POOL_RULES: Record<keyof PoolLimits, NumberRule> = {
   min: { min: 0, integer: true, kind: 'count', unit: 'connections' },
   max: { min: 1, integer: true, kind: 'count', unit: 'connections' },
+  minIdle: { min: 0, integer: true, kind: 'count', unit: 'idle connections' },
   acquireTimeoutMs: ms(1),
   createTimeoutMs: ms(1),
   idleTimeoutMs: ms(0, true),
@@ -157,6 +159,9 @@ export function resolveOptions(config: unknown): ResolvedConfig {
   const pool = resolvePool(config.pool);
   if (pool.min > pool.max) {
     throw invalidConfig('pool.min', `min (${pool.min}) is greater than max (${pool.max})`, 'Lower pool.min or raise pool.max so that min <= max.');
+  }
+  if (pool.minIdle > pool.max) {
+    throw invalidConfig('pool.minIdle', `minIdle (${pool.minIdle}) is greater than max (${pool.max})`, 'Lower pool.minIdle or raise pool.max so that minIdle <= max.');
   }
   const retry = resolveNumbers<RetryOptions>('retry', config.retry, RETRY_RULES, DEFAULT_RETRY_OPTIONS);
   if (retry.initialDelayMs > retry.maxDelayMs) {

@@ -233,7 +233,8 @@ export class Pool<C, E extends PoolEntry<C>> extends PoolRecords<C, E> {
       else this.serve(this.waiters.shift() as Waiter<E>, entry);
     }
     const r = this.registry;
-    const opens = opensToStart(this.waiters.size, r.pendingCount, this.incoming, r.openCount, r.occupied, this.options.min, this.options.max);
+    const o = this.options;
+    const opens = opensToStart(this.waiters.size, r.pendingCount, this.incoming, r.openCount, r.occupied, o.min, o.max, r.idleCount, o.minIdle);
     for (let i = opens; i > 0; i--) void this.openOne();
   }
 
