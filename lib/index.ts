@@ -34,3 +34,6 @@ export {
   type SessionSetupConnection,
   type SessionSetupHook,
 } from './options';
+export type { CircuitBreakerOptions, ResolvedCircuitBreakerOptions } from './options';
+export type { CircuitState, CircuitStats } from './resilience/types';
+export type { WarmUpOptions } from './resilience/warm-up';

@@ -25,6 +25,7 @@ import { ReadRouting } from './routing/read-routing';
 import { StatementPolicy } from './routing/statement-policy';
 import { runOnEveryPool } from './manager/triggers';
 import type { PoolMaintenance } from './pool/maintenance';
+import { warmUp, type WarmUpOptions } from './resilience/warm-up';
 import { AdminEndpointHandle, adminNotConfigured, type AdminEndpoint } from './manager/admin-endpoint';
 
 export type { AdminEndpoint } from './manager/admin-endpoint';
@@ -223,6 +224,17 @@ export class ConnectionManager {
       stats.routing = this.statements.stats();
     }
     return stats;
+  }
+
+  /**
+   * Opens primary connections in parallel until `n` (capped at `pool.max`) are open; the extra ones
+   * are closed later by `pool.idleTimeoutMs` as usual (docs/resilience.md).
+   * @returns how many connections are open.
+   * @throws ConnectionManagerError `E_CONNECT` when they are not all open within `timeoutMs`
+   *   (default `pool.acquireTimeoutMs`); `E_INVALID_CONFIG` for a bad `n` or `timeoutMs`.
+   */
+  warmUp(n: number, options?: WarmUpOptions): Promise<number> {
+    return warmUp(this.primary.pool, n, options, this.clock, this.log);
   }
 
   /**

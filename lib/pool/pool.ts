@@ -83,6 +83,8 @@ export class Pool<C, E extends PoolEntry<C>> extends PoolRecords<C, E> {
         const now = this.clock.now();
         if (!this.needsValidation(entry, now)) {
           this.checkout(entry, site, now);
+          // pool.minIdle: replace the idle connection just taken (two numbers compared otherwise).
+          if (this.registry.idleCount < this.options.minIdle) this.pump();
           return entry.asResolved() as Promise<E>;
         }
         // Idle for long: validate first; meanwhile this caller queues like any other, so the
