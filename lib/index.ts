@@ -37,3 +37,4 @@ export {
 export type { CircuitBreakerOptions, ResolvedCircuitBreakerOptions } from './options';
 export type { CircuitState, CircuitStats } from './resilience/types';
 export type { WarmUpOptions } from './resilience/warm-up';
+export type { ValidationHook } from './options';

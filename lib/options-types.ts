@@ -32,6 +32,13 @@ export interface SessionSetupConnection {
 /** The session set-up hook: runs on every new connection before anyone can use it. */
 export type SessionSetupHook = (connection: SessionSetupConnection) => Promise<void> | void;
 
+/**
+ * A custom health check (`pool.validate`): true when the connection is fit to use. It replaces
+ * `SELECT 1` for validation on borrow, keepalive pings and `isConnectionValid()`, bounded by
+ * `pool.validationTimeoutMs`; a throw, a timeout or anything but `true` counts as invalid.
+ */
+export type ValidationHook = (connection: SessionSetupConnection) => Promise<boolean> | boolean;
+
 /** Log levels understood by the built-in logger (winston's npm levels). */
 export type LogLevel = 'error' | 'warn' | 'info' | 'http' | 'verbose' | 'debug' | 'silly';
 
@@ -72,6 +79,8 @@ export interface PoolOptions {
    * in `createErrors`) and the connection is closed. Default: none.
    */
   afterCreate?: SessionSetupHook;
+  /** A custom health check replacing `SELECT 1` (see {@link ValidationHook}). Default: none. */
+  validate?: ValidationHook;
 }
 
 /**
@@ -193,9 +202,9 @@ export interface ConnectionManagerConfig {
 }
 
 /** The numeric pool options. */
-export type PoolLimits = Omit<PoolOptions, 'afterCreate'>;
+export type PoolLimits = Omit<PoolOptions, 'afterCreate' | 'validate'>;
 /** Pool options with every default filled in. */
-export type ResolvedPoolOptions = Required<PoolLimits> & { afterCreate?: SessionSetupHook };
+export type ResolvedPoolOptions = Required<PoolLimits> & { afterCreate?: SessionSetupHook; validate?: ValidationHook };
 /** Retry options with every default filled in. */
 export type ResolvedRetryOptions = Required<RetryOptions>;
 

@@ -21,6 +21,7 @@ import type {
   RoutingStrategy,
   SessionSetupHook,
   StaticConnection,
+  ValidationHook,
 } from './options-types';
 import { exposureError } from './net';
 import { invalidConfig } from './errors';
@@ -41,6 +42,7 @@ export type {
   SessionSetupConnection,
   SessionSetupHook,
   StaticConnection,
+  ValidationHook,
   KnexPassthroughOptions,
   LogLevel,
   PoolOptions,
@@ -324,11 +326,18 @@ function refuseKnexPoolOptions(knex: Record<string, unknown>): void {
   );
 }
 
-/** The `pool` section: the numeric options, and the `afterCreate` hook. */
+/** The `pool` section: the numeric options, and the `afterCreate` and `validate` hooks. */
 function resolvePool(value: unknown): ResolvedPoolOptions {
-  if (!isPlainObject(value) || value.afterCreate === undefined) return resolveNumbers<PoolLimits>('pool', value, POOL_RULES, DEFAULT_POOL_OPTIONS);
-  const { afterCreate, ...limits } = value;
+  if (!isPlainObject(value) || (value.afterCreate === undefined && value.validate === undefined)) return resolveNumbers<PoolLimits>('pool', value, POOL_RULES, DEFAULT_POOL_OPTIONS);
+  const { afterCreate, validate, ...limits } = value;
   const pool: ResolvedPoolOptions = resolveNumbers<PoolLimits>('pool', limits, POOL_RULES, DEFAULT_POOL_OPTIONS);
+  if (validate !== undefined) {
+    if (typeof validate !== 'function') {
+      throw invalidConfig('pool.validate', `expected a function, got ${describe(validate)}`, 'Pass pool.validate: async (conn) => (await conn.query("SELECT ...")).rowCount === 1, or leave it out.');
+    }
+    pool.validate = validate as ValidationHook;
+  }
+  if (afterCreate === undefined) return pool;
   if (typeof afterCreate !== 'function') {
     throw invalidConfig('pool.afterCreate', `expected a function, got ${describe(afterCreate)}`, 'Pass pool.afterCreate: async (conn) => { await conn.query("SET ...") }, or leave it out.');
   }
