@@ -38,3 +38,4 @@ export type { CircuitBreakerOptions, ResolvedCircuitBreakerOptions } from './opt
 export type { CircuitState, CircuitStats } from './resilience/types';
 export type { WarmUpOptions } from './resilience/warm-up';
 export type { ValidationHook } from './options';
+export type { RetryPolicyOptions, TransactionOptions } from './resilience/retry';

@@ -26,6 +26,7 @@ import { StatementPolicy } from './routing/statement-policy';
 import { runOnEveryPool } from './manager/triggers';
 import type { PoolMaintenance } from './pool/maintenance';
 import { warmUp, type WarmUpOptions } from './resilience/warm-up';
+import { runTransaction, withRetry, type RetryHost, type RetryPolicyOptions, type TransactionOptions } from './resilience/retry';
 import { AdminEndpointHandle, adminNotConfigured, type AdminEndpoint } from './manager/admin-endpoint';
 
 export type { AdminEndpoint } from './manager/admin-endpoint';
@@ -67,6 +68,7 @@ export class ConnectionManager {
   readonly config: ResolvedConfig;
 
   private readonly primary: PgPool;
+  private readonly retryHost: RetryHost;
   private readonly router: Router;
   private readonly health: ReplicaHealthMonitor | undefined;
   private readonly readYourWrites: ReadYourWrites;
@@ -85,6 +87,7 @@ export class ConnectionManager {
     this.config = config;
     this.clock = dependencies.clock ?? systemClock;
     this.log = createManagerLogger(config.logger);
+    this.retryHost = { clock: this.clock, random: Math.random, retried: () => this.primary.pool.noteRetry() };
     this.primary = createPgPool('primary', config.connection, config, this.clock, this.log, dependencies.connector);
     this.knex = this.primary.knex;
     const replicas = createReplicas(config, this.clock, this.log, dependencies.connector);
@@ -224,6 +227,25 @@ export class ConnectionManager {
       stats.routing = this.statements.stats();
     }
     return stats;
+  }
+
+  /**
+   * Runs `fn` again, with backoff and jitter, after a serialization failure (40001), a deadlock
+   * (40P01) or a lost connection; any other error passes through unchanged (docs/resilience.md).
+   */
+  withRetry<T>(fn: () => Promise<T> | T, options?: RetryPolicyOptions): Promise<T> {
+    return withRetry(fn, options, this.retryHost);
+  }
+
+  /**
+   * Runs `fn(trx)` in a knex transaction on one primary connection and commits; the whole function
+   * is run again on a 40001, a 40P01 or a connection lost before COMMIT was sent.
+   * @throws ConnectionManagerError `E_COMMIT_UNKNOWN` when the session died after COMMIT was sent
+   *   (never retried); errors of `fn` itself unchanged.
+   */
+  transaction<T>(fn: (trx: Knex.Transaction) => Promise<T> | T, options?: TransactionOptions): Promise<T> {
+    // options.tags are for admission's acquire, where that option is configured.
+    return runTransaction((attempt) => this.withConnection(attempt), fn, options, this.retryHost);
   }
 
   /**

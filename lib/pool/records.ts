@@ -93,6 +93,11 @@ export abstract class PoolRecords<C, E extends PoolEntry<C>> implements PoolMain
     this.opener = new Opener(host, this.connector, config.retry, this.options.createTimeoutMs, this.clock, this.log, this.random, this.breaker);
   }
 
+  /** Counts one retry of `manager.transaction()` / `withRetry()` (`counters.transactionRetries`). */
+  noteRetry(): void {
+    this.counters.transactionRetries++;
+  }
+
   /**
    * Rejects every waiting caller with `error` now (the circuit opened: nothing will serve them
    * soon), and wakes opens sleeping in backoff so they give up instead of retrying.
