@@ -93,6 +93,11 @@ export abstract class PoolRecords<C, E extends PoolEntry<C>> implements PoolMain
     this.opener = new Opener(host, this.connector, config.retry, this.options.createTimeoutMs, this.clock, this.log, this.random, this.breaker);
   }
 
+  /** True while the circuit breaker refuses new connections (open, or a probe in flight). */
+  get circuitOpen(): boolean {
+    return this.breaker.blocking;
+  }
+
   /** Counts one retry of `manager.transaction()` / `withRetry()` (`counters.transactionRetries`). */
   noteRetry(): void {
     this.counters.transactionRetries++;
