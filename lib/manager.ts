@@ -26,6 +26,7 @@ import { StatementPolicy } from './routing/statement-policy';
 import { runOnEveryPool } from './manager/triggers';
 import type { PoolMaintenance } from './pool/maintenance';
 import { warmUp, type WarmUpOptions } from './resilience/warm-up';
+import { FAULT_SEAM } from './resilience/seam';
 import { runTransaction, withRetry, type RetryHost, type RetryPolicyOptions, type TransactionOptions } from './resilience/retry';
 import { AdminEndpointHandle, adminNotConfigured, type AdminEndpoint } from './manager/admin-endpoint';
 
@@ -126,6 +127,11 @@ export class ConnectionManager {
   async adminReady(): Promise<AdminEndpoint> {
     if (!this.adminEndpoint) throw adminNotConfigured();
     return this.adminEndpoint.ready();
+  }
+
+  /** The pools, for `injectFaults()` (knex-connection-manager/testing) only. */
+  [FAULT_SEAM](): PgEntryPool[] {
+    return this.pools;
   }
 
   private get pools(): PgEntryPool[] {

@@ -98,6 +98,11 @@ export abstract class PoolRecords<C, E extends PoolEntry<C>> implements PoolMain
     return this.breaker.blocking;
   }
 
+  /** The connector, for `injectFaults()` (knex-connection-manager/testing) only: its methods are wrapped there. */
+  faultConnector(): Connector<C> {
+    return this.connector;
+  }
+
   /** Counts one retry of `manager.transaction()` / `withRetry()` (`counters.transactionRetries`). */
   noteRetry(): void {
     this.counters.transactionRetries++;
