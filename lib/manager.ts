@@ -244,10 +244,8 @@ export class ConnectionManager {
   }
 
   /**
-   * Runs `fn(trx)` in a knex transaction on one primary connection and commits; the whole function
-   * is run again on a 40001, a 40P01 or a connection lost before COMMIT was sent.
-   * @throws ConnectionManagerError `E_COMMIT_UNKNOWN` when the session died after COMMIT was sent
-   *   (never retried); errors of `fn` itself unchanged.
+   * `fn(trx)` in a knex transaction on one primary connection, run again whole on 40001, 40P01 or
+   * a connection lost before COMMIT. @throws `E_COMMIT_UNKNOWN` if lost after COMMIT was sent.
    */
   transaction<T>(fn: (trx: Knex.Transaction) => Promise<T> | T, options?: TransactionOptions): Promise<T> {
     // options.tags are for admission's acquire, where that option is configured.
@@ -255,19 +253,16 @@ export class ConnectionManager {
   }
 
   /**
-   * Opens primary connections in parallel until `n` (capped at `pool.max`) are open; the extra ones
-   * are closed later by `pool.idleTimeoutMs` as usual (docs/resilience.md).
-   * @returns how many connections are open.
-   * @throws ConnectionManagerError `E_CONNECT` when they are not all open within `timeoutMs`
-   *   (default `pool.acquireTimeoutMs`); `E_INVALID_CONFIG` for a bad `n` or `timeoutMs`.
+   * Opens primary connections in parallel until `n` (capped at `pool.max`) are open; resolves with
+   * how many are. @throws `E_CONNECT` when not within `timeoutMs` (default `pool.acquireTimeoutMs`).
    */
   warmUp(n: number, options?: WarmUpOptions): Promise<number> {
     return warmUp(this.primary.pool, n, options, this.clock, this.log);
   }
 
   /**
-   * Checks that `connection` is alive: the driver's view of the socket, then `SELECT 1` bounded by
-   * `pool.validationTimeoutMs`. Never throws.
+   * Checks that `connection` is alive: the driver's view of the socket, then `SELECT 1` (or
+   * `pool.validate`) bounded by `pool.validationTimeoutMs`. Never throws.
    */
   isConnectionValid(connection: PooledConnection): Promise<boolean> {
     if (typeof connection !== 'object' || connection === null) return Promise.resolve(false);

@@ -23,7 +23,7 @@ import { Opener } from './opener';
 import { OpenWaiters } from './open-waiters';
 import type { PoolMaintenance } from './maintenance';
 import type { PoolConfig, PoolObserver } from './types';
-import { CircuitBreaker, NO_BREAKER, type Breaker } from '../resilience/breaker';
+import { createBreaker, type Breaker } from '../resilience/breaker';
 
 export type PoolState = 'open' | 'closing' | 'closed';
 
@@ -81,32 +81,17 @@ export abstract class PoolRecords<C, E extends PoolEntry<C>> implements PoolMain
       awaited: (): boolean => this.waiters.size > 0 || this.openWaiters.size > 0,
       openCount: (): number => this.registry.openCount,
     };
-    const breakerOptions = config.circuitBreaker;
-    this.breaker = breakerOptions
-      ? new CircuitBreaker({
-        name: this.name,
-        isOpen: host.isOpen,
-        tripped: (error) => this.failWaiters(error),
-        probe: () => void this.openOne(),
-      }, breakerOptions, config.retry.maxDelayMs * 10, this.clock, this.log, this.random)
-      : NO_BREAKER;
+    const breakerHost = { name: this.name, isOpen: host.isOpen, tripped: (error: Error) => this.failWaiters(error), probe: () => void this.openOne() };
+    this.breaker = createBreaker(config.circuitBreaker, breakerHost, config.retry, this.clock, this.log, this.random);
     this.opener = new Opener(host, this.connector, config.retry, this.options.createTimeoutMs, this.clock, this.log, this.random, this.breaker);
   }
 
   /** True while the circuit breaker refuses new connections (open, or a probe in flight). */
-  get circuitOpen(): boolean {
-    return this.breaker.blocking;
-  }
-
+  get circuitOpen(): boolean { return this.breaker.blocking; }
   /** The connector, for `injectFaults()` (knex-connection-manager/testing) only: its methods are wrapped there. */
-  faultConnector(): Connector<C> {
-    return this.connector;
-  }
-
+  faultConnector(): Connector<C> { return this.connector; }
   /** Counts one retry of `manager.transaction()` / `withRetry()` (`counters.transactionRetries`). */
-  noteRetry(): void {
-    this.counters.transactionRetries++;
-  }
+  noteRetry(): void { this.counters.transactionRetries++; }
 
   /**
    * Rejects every waiting caller with `error` now (the circuit opened: nothing will serve them

@@ -11,7 +11,7 @@
  */
 import type { Logger } from 'winston';
 import { ConnectionManagerError } from '../errors';
-import type { ResolvedCircuitBreakerOptions } from '../options-types';
+import type { ResolvedCircuitBreakerOptions, ResolvedRetryOptions } from '../options-types';
 import type { Clock, TimerHandle } from '../pool/clock';
 import { errorMessage } from '../pool/messages';
 import type { CircuitState, CircuitStats } from './types';
@@ -185,4 +185,16 @@ export class CircuitBreaker implements Breaker {
     this.state = state;
     this.sinceWall = this.clock.wallNow();
   }
+}
+
+/** A pool's breaker: `NO_BREAKER` when the option is off (`false`, or left out of a bare pool's config). */
+export function createBreaker(
+  options: ResolvedCircuitBreakerOptions | false | undefined,
+  host: BreakerHost,
+  retry: ResolvedRetryOptions,
+  clock: Clock,
+  log: Logger,
+  random: () => number,
+): Breaker {
+  return options ? new CircuitBreaker(host, options, retry.maxDelayMs * 10, clock, log, random) : NO_BREAKER;
 }
