@@ -146,6 +146,25 @@ describe('pool.validate on a real server', () => {
     expect(manager.getPoolStats().counters.validationFailures).toBe(2);
   }, 30_000);
 
+  test('runs on borrow after validationIdleThresholdMs, and a failing verdict retires the idle connection', async () => {
+    let calls = 0;
+    let healthy = true;
+    const manager = getConnectionInstance({
+      connection: pg.url,
+      pool: { min: 0, max: 2, validationIdleThresholdMs: 1, validate: () => (calls++, healthy) },
+      logger: silent,
+    });
+    await manager.withConnection((c) => c.query('select 1'));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await manager.withConnection((c) => c.query('select 1'));
+    expect(calls).toBe(1);
+    healthy = false;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await manager.withConnection((c) => c.query('select 1'));
+    expect(calls).toBe(2);
+    expect(manager.getPoolStats().counters.validationFailures).toBe(1);
+  }, 30_000);
+
   test('a hook slower than validationTimeoutMs counts as invalid', async () => {
     const manager = getConnectionInstance({
       connection: pg.url,
