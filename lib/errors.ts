@@ -13,7 +13,9 @@ export type ErrorCode =
   | 'E_NOT_CHECKED_OUT'
   | 'E_CONNECT'
   | 'E_QUEUE_FULL'
-  | 'E_RATE_LIMITED';
+  | 'E_RATE_LIMITED'
+  | 'E_DB_UNAVAILABLE'
+  | 'E_COMMIT_UNKNOWN';
 
 /**
  * Marks an error the library made that is not a {@link ConnectionManagerError} by class, because it

@@ -35,3 +35,8 @@ export {
   type SessionSetupConnection,
   type SessionSetupHook,
 } from './options';
+export type { CircuitBreakerOptions, ResolvedCircuitBreakerOptions } from './options';
+export type { CircuitState, CircuitStats } from './resilience/types';
+export type { WarmUpOptions } from './resilience/warm-up';
+export type { ValidationHook } from './options';
+export type { RetryPolicyOptions, TransactionOptions } from './resilience/retry';

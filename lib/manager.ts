@@ -25,6 +25,9 @@ import { ReadRouting } from './routing/read-routing';
 import { StatementPolicy } from './routing/statement-policy';
 import { runOnEveryPool } from './manager/triggers';
 import type { PoolMaintenance } from './pool/maintenance';
+import { warmUp, type WarmUpOptions } from './resilience/warm-up';
+import { FAULT_SEAM } from './resilience/seam';
+import { runTransaction, withRetry, type RetryHost, type RetryPolicyOptions, type TransactionOptions } from './resilience/retry';
 import { AdminEndpointHandle, adminNotConfigured, type AdminEndpoint } from './manager/admin-endpoint';
 import { TagAdmission } from './admission/policy';
 import { checkTags, runWithTags } from './admission/tags';
@@ -68,6 +71,7 @@ export class ConnectionManager {
   readonly config: ResolvedConfig;
 
   private readonly primary: PgPool;
+  private readonly retryHost: RetryHost;
   private readonly router: Router;
   private readonly health: ReplicaHealthMonitor | undefined;
   private readonly readYourWrites: ReadYourWrites;
@@ -86,6 +90,7 @@ export class ConnectionManager {
     this.config = config;
     this.clock = dependencies.clock ?? systemClock;
     this.log = createManagerLogger(config.logger);
+    this.retryHost = { clock: this.clock, random: Math.random, retried: () => this.primary.pool.noteRetry() };
     this.primary = createPgPool('primary', config.connection, config, this.clock, this.log, dependencies.connector);
     this.knex = this.primary.knex;
     const replicas = createReplicas(config, this.clock, this.log, dependencies.connector);
@@ -126,6 +131,11 @@ export class ConnectionManager {
   async adminReady(): Promise<AdminEndpoint> {
     if (!this.adminEndpoint) throw adminNotConfigured();
     return this.adminEndpoint.ready();
+  }
+
+  /** The pools, for `injectFaults()` (knex-connection-manager/testing) only. */
+  [FAULT_SEAM](): PgEntryPool[] {
+    return this.pools;
   }
 
   private get pools(): PgEntryPool[] {
@@ -242,8 +252,34 @@ export class ConnectionManager {
   }
 
   /**
-   * Checks that `connection` is alive: the driver's view of the socket, then `SELECT 1` bounded by
-   * `pool.validationTimeoutMs`. Never throws.
+   * Runs `fn` again, with backoff and jitter, after a serialization failure (40001), a deadlock
+   * (40P01) or a lost connection; any other error passes through unchanged (docs/resilience.md).
+   */
+  withRetry<T>(fn: () => Promise<T> | T, options?: RetryPolicyOptions): Promise<T> {
+    return withRetry(fn, options, this.retryHost);
+  }
+
+  /**
+   * `fn(trx)` in a knex transaction on one primary connection, run again whole on 40001, 40P01 or
+   * a connection lost before COMMIT. @throws `E_COMMIT_UNKNOWN` if lost after COMMIT was sent.
+   */
+  transaction<T>(fn: (trx: Knex.Transaction) => Promise<T> | T, options?: TransactionOptions): Promise<T> {
+    // Each attempt's acquire carries the transaction's tags (admission: quotas, fair share, stats).
+    const lease = options?.tags === undefined ? undefined : { tags: options.tags };
+    return runTransaction((attempt) => this.withConnection(attempt, lease), fn, options, this.retryHost);
+  }
+
+  /**
+   * Opens primary connections in parallel until `n` (capped at `pool.max`) are open; resolves with
+   * how many are. @throws `E_CONNECT` when not within `timeoutMs` (default `pool.acquireTimeoutMs`).
+   */
+  warmUp(n: number, options?: WarmUpOptions): Promise<number> {
+    return warmUp(this.primary.pool, n, options, this.clock, this.log);
+  }
+
+  /**
+   * Checks that `connection` is alive: the driver's view of the socket, then `SELECT 1` (or
+   * `pool.validate`) bounded by `pool.validationTimeoutMs`. Never throws.
    */
   isConnectionValid(connection: PooledConnection): Promise<boolean> {
     if (typeof connection !== 'object' || connection === null) return Promise.resolve(false);

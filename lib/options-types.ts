@@ -33,6 +33,13 @@ export interface SessionSetupConnection {
 /** The session set-up hook: runs on every new connection before anyone can use it. */
 export type SessionSetupHook = (connection: SessionSetupConnection) => Promise<void> | void;
 
+/**
+ * A custom health check (`pool.validate`): true when the connection is fit to use. It replaces
+ * `SELECT 1` for validation on borrow, keepalive pings and `isConnectionValid()`, bounded by
+ * `pool.validationTimeoutMs`; a throw, a timeout or anything but `true` counts as invalid.
+ */
+export type ValidationHook = (connection: SessionSetupConnection) => Promise<boolean> | boolean;
+
 /** Log levels understood by the built-in logger (winston's npm levels). */
 export type LogLevel = 'error' | 'warn' | 'info' | 'http' | 'verbose' | 'debug' | 'silly';
 
@@ -42,6 +49,11 @@ export interface PoolOptions {
   min?: number;
   /** Hard upper bound on open connections, counting those being opened or closed. Default 10. */
   max?: number;
+  /**
+   * Idle connections kept ready beyond those in use (opened as soon as fewer are idle), up to
+   * `max`; the idle timeout never closes these. Default 0.
+   */
+  minIdle?: number;
   /** Longest a `getConnection()` may wait overall (queueing, opening, validating). Default 30000. */
   acquireTimeoutMs?: number;
   /** Longest one attempt to open a connection may take (TCP, TLS, auth, session setup). Default 10000. */
@@ -68,7 +80,25 @@ export interface PoolOptions {
    * in `createErrors`) and the connection is closed. Default: none.
    */
   afterCreate?: SessionSetupHook;
+  /** A custom health check replacing `SELECT 1` (see {@link ValidationHook}). Default: none. */
+  validate?: ValidationHook;
 }
+
+/**
+ * The circuit breaker of each pool (primary and each replica): see docs/resilience.md. After
+ * `failureThreshold` consecutive failed connection attempts with no connection open, acquires that
+ * no idle connection can serve fail at once with `E_DB_UNAVAILABLE`, and one probe open runs per
+ * `openMs` (growing with backoff) until one succeeds.
+ */
+export interface CircuitBreakerOptions {
+  /** Consecutive failed connection attempts (each retry counts), with none open, that open the circuit. Default 5. */
+  failureThreshold?: number;
+  /** Delay before the first probe once the circuit is open; doubles after each failed probe, up to `retry.maxDelayMs` × 10. Default 5000. */
+  openMs?: number;
+}
+
+/** Circuit breaker options with every default filled in. */
+export type ResolvedCircuitBreakerOptions = Required<CircuitBreakerOptions>;
 
 /** Retries of a failed connection attempt, with exponential backoff and jitter. */
 export interface RetryOptions {
@@ -170,12 +200,14 @@ export interface ConnectionManagerConfig {
   admin?: AdminOptions;
   /** Fair, multi-tenant admission (tags, priorities, quotas, fair share, rate limits); off when left out. */
   admission?: AdmissionOptions;
+  /** The circuit breaker of each pool; `false` turns it off. Default `{ failureThreshold: 5, openMs: 5000 }`. */
+  circuitBreaker?: CircuitBreakerOptions | false;
 }
 
 /** The numeric pool options. */
-export type PoolLimits = Omit<PoolOptions, 'afterCreate'>;
+export type PoolLimits = Omit<PoolOptions, 'afterCreate' | 'validate'>;
 /** Pool options with every default filled in. */
-export type ResolvedPoolOptions = Required<PoolLimits> & { afterCreate?: SessionSetupHook };
+export type ResolvedPoolOptions = Required<PoolLimits> & { afterCreate?: SessionSetupHook; validate?: ValidationHook };
 /** Retry options with every default filled in. */
 export type ResolvedRetryOptions = Required<RetryOptions>;
 
@@ -192,4 +224,6 @@ export interface ResolvedConfig {
   admin?: ResolvedAdminOptions;
   /** Undefined when admission is off. */
   admission?: ResolvedAdmissionOptions;
+  /** `false` when turned off. */
+  circuitBreaker: ResolvedCircuitBreakerOptions | false;
 }

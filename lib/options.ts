@@ -21,6 +21,7 @@ import type {
   RoutingStrategy,
   SessionSetupHook,
   StaticConnection,
+  ValidationHook,
 } from './options-types';
 import { exposureError } from './net';
 import { invalidConfig } from './errors';
@@ -28,17 +29,21 @@ import { resolveConnection } from './options-connection';
 import { resolveAdmission } from './options-admission';
 import { checkNumber, describe, isPlainObject, rejectUnknownKeys, type NumberRule } from './options-rules';
 import { compileRoutingRules } from './routing/write-list';
+import { resolveCircuitBreaker } from './resilience/options';
 
 export { configFromEnvironment, ENVIRONMENT_VARIABLES } from './options-env';
 
 export type {
   AdminOptions,
+  CircuitBreakerOptions,
+  ResolvedCircuitBreakerOptions,
   ConnectionManagerConfig,
   ConnectionProvider,
   ProvidedConnection,
   SessionSetupConnection,
   SessionSetupHook,
   StaticConnection,
+  ValidationHook,
   KnexPassthroughOptions,
   LogLevel,
   PoolOptions,
@@ -56,6 +61,7 @@ export type {
 export const DEFAULT_POOL_OPTIONS: Readonly<ResolvedPoolOptions> = Object.freeze({
   min: 2,
   max: 10,
+  minIdle: 0,
   acquireTimeoutMs: 30_000,
   createTimeoutMs: 10_000,
   idleTimeoutMs: 600_000,
@@ -84,7 +90,7 @@ export const DEFAULT_ROUTING_OPTIONS: Readonly<Required<RoutingOptions>> = Objec
   learnFromReadOnlyErrors: true,
 });
 
-const TOP_LEVEL_KEYS = ['connection', 'pool', 'retry', 'logger', 'knex', 'replicas', 'routing', 'admin', 'admission'] as const;
+const TOP_LEVEL_KEYS = ['connection', 'pool', 'retry', 'logger', 'knex', 'replicas', 'routing', 'admin', 'admission', 'circuitBreaker'] as const;
 const STRATEGIES: readonly RoutingStrategy[] = ['round-robin', 'least-busy', 'random'];
 const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'];
 
@@ -94,6 +100,7 @@ const ms = (min: number, zeroDisables = false): NumberRule => ({ min, integer: f
 const POOL_RULES: Record<keyof PoolLimits, NumberRule> = {
   min: { min: 0, integer: true, kind: 'count', unit: 'connections' },
   max: { min: 1, integer: true, kind: 'count', unit: 'connections' },
+  minIdle: { min: 0, integer: true, kind: 'count', unit: 'idle connections' },
   acquireTimeoutMs: ms(1),
   createTimeoutMs: ms(1),
   idleTimeoutMs: ms(0, true),
@@ -156,6 +163,9 @@ export function resolveOptions(config: unknown): ResolvedConfig {
   if (pool.min > pool.max) {
     throw invalidConfig('pool.min', `min (${pool.min}) is greater than max (${pool.max})`, 'Lower pool.min or raise pool.max so that min <= max.');
   }
+  if (pool.minIdle > pool.max) {
+    throw invalidConfig('pool.minIdle', `minIdle (${pool.minIdle}) is greater than max (${pool.max})`, 'Lower pool.minIdle or raise pool.max so that minIdle <= max.');
+  }
   const retry = resolveNumbers<RetryOptions>('retry', config.retry, RETRY_RULES, DEFAULT_RETRY_OPTIONS);
   if (retry.initialDelayMs > retry.maxDelayMs) {
     throw invalidConfig('retry.initialDelayMs', `initialDelayMs (${retry.initialDelayMs}) is greater than maxDelayMs (${retry.maxDelayMs})`, 'Lower retry.initialDelayMs or raise retry.maxDelayMs.');
@@ -178,7 +188,8 @@ export function resolveOptions(config: unknown): ResolvedConfig {
   const routing = resolveRouting(config.routing);
   const admin = resolveAdmin(config.admin);
   const admission = resolveAdmission(config.admission);
-  return { connection, pool, retry, logger, knex: knexOptions, replicas, routing, admin, admission };
+  const circuitBreaker = resolveCircuitBreaker(config.circuitBreaker);
+  return { connection, pool, retry, logger, knex: knexOptions, replicas, routing, admin, admission, circuitBreaker };
 }
 
 function resolveAdmin(value: unknown): ResolvedAdminOptions | undefined {
@@ -317,11 +328,18 @@ function refuseKnexPoolOptions(knex: Record<string, unknown>): void {
   );
 }
 
-/** The `pool` section: the numeric options, and the `afterCreate` hook. */
+/** The `pool` section: the numeric options, and the `afterCreate` and `validate` hooks. */
 function resolvePool(value: unknown): ResolvedPoolOptions {
-  if (!isPlainObject(value) || value.afterCreate === undefined) return resolveNumbers<PoolLimits>('pool', value, POOL_RULES, DEFAULT_POOL_OPTIONS);
-  const { afterCreate, ...limits } = value;
+  if (!isPlainObject(value) || (value.afterCreate === undefined && value.validate === undefined)) return resolveNumbers<PoolLimits>('pool', value, POOL_RULES, DEFAULT_POOL_OPTIONS);
+  const { afterCreate, validate, ...limits } = value;
   const pool: ResolvedPoolOptions = resolveNumbers<PoolLimits>('pool', limits, POOL_RULES, DEFAULT_POOL_OPTIONS);
+  if (validate !== undefined) {
+    if (typeof validate !== 'function') {
+      throw invalidConfig('pool.validate', `expected a function, got ${describe(validate)}`, 'Pass pool.validate: async (conn) => (await conn.query("SELECT ...")).rowCount === 1, or leave it out.');
+    }
+    pool.validate = validate as ValidationHook;
+  }
+  if (afterCreate === undefined) return pool;
   if (typeof afterCreate !== 'function') {
     throw invalidConfig('pool.afterCreate', `expected a function, got ${describe(afterCreate)}`, 'Pass pool.afterCreate: async (conn) => { await conn.query("SET ...") }, or leave it out.');
   }

@@ -27,6 +27,7 @@ export const COUNTER_METRICS: Readonly<Record<keyof PoolCounters, { name: string
   idleClosed: { name: 'kcm_pool_connections_idle_closed_total', help: 'Connections closed by the idle timeout.' },
   renewed: { name: 'kcm_pool_connections_renewed_total', help: 'Connections replaced by a renewal.' },
   leaksDetected: { name: 'kcm_pool_leaks_detected_total', help: 'Leases reported as possible leaks.' },
+  transactionRetries: { name: 'kcm_pool_transaction_retries_total', help: 'Attempts of manager.transaction() and withRetry() after the first.' },
 };
 
 /** Gauge name and the `PoolStats` field it reports. */
@@ -63,6 +64,9 @@ export const REPLICA_LAG = 'kcm_replica_lag_seconds';
 export const REPLICA_HEALTH_CHANGES = 'kcm_replica_health_changes_total';
 export const ROUTING_LEARNED = 'kcm_routing_learned_names';
 export const ROUTING_REFUSALS = 'kcm_routing_read_only_refusals_total';
+export const CIRCUIT_STATE = 'kcm_pool_circuit_state';
+export const CIRCUIT_FAILURES = 'kcm_pool_circuit_failures';
+const CIRCUIT_STATES = ['closed', 'open', 'halfOpen'] as const;
 
 /** Seconds; from a hand-out straight after a release to a caller stuck behind a full pool. */
 const WAIT_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -110,6 +114,26 @@ export class PoolMetrics {
         },
       });
     }
+    new Gauge({
+      name: CIRCUIT_STATE,
+      help: '1 for the circuit breaker\'s current state (closed, open, halfOpen), 0 for the others.',
+      labelNames: ['pool', 'state'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [pool, stats] of pools()) for (const state of CIRCUIT_STATES) this.set({ pool, state }, stats.circuit?.state === state ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: CIRCUIT_FAILURES,
+      help: 'Consecutive failed connection attempts seen by the circuit breaker (0 after a success).',
+      labelNames: ['pool'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [pool, stats] of pools()) this.set({ pool }, stats.circuit?.failures ?? 0);
+      },
+    });
     const replicas = () => Object.entries(this.current().replicas ?? {});
     new Gauge({
       name: REPLICA_HEALTHY,

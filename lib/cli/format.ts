@@ -41,6 +41,10 @@ function describePool(name: string, stats: PoolStats, replica?: ReplicaPoolStats
     title += replica.lagMs === null ? ')' : `, lag ${formatDuration(replica.lagMs)})`;
   }
   lines.push(title);
+  const circuit = stats.circuit;
+  if (circuit && circuit.state !== 'closed') {
+    lines.push(`  CIRCUIT ${circuit.state.toUpperCase()} since ${circuit.since ? new Date(circuit.since).toISOString() : '?'} after ${circuit.failures} failed attempts${circuit.lastError ? `: ${circuit.lastError}` : ''}`);
+  }
   lines.push(
     `  open ${stats.total}/${stats.max} (min ${stats.min})   in use ${stats.inUse}   idle ${stats.idle}   pending ${stats.pending}   waiting ${stats.waiting}`,
   );

@@ -80,6 +80,16 @@ class SetupConnection implements SessionSetupConnection {
   }
 }
 
+/** Runs a `pool.validate` hook on `raw`: true only for `true`; the connection is the hook's only while it runs. */
+export async function runValidate(hook: (connection: SessionSetupConnection) => Promise<boolean> | boolean, raw: PgClient): Promise<boolean> {
+  const lent = new SetupConnection(raw);
+  try {
+    return (await hook(lent)) === true;
+  } finally {
+    lent.done = true;
+  }
+}
+
 /** Runs the session set-up hook on `raw`; the connection is usable by the hook only while it runs. */
 export async function runAfterCreate(hook: (connection: SessionSetupConnection) => Promise<void> | void, raw: PgClient): Promise<void> {
   const setup = new SetupConnection(raw);

@@ -8,8 +8,8 @@ import type { Client as PgClient } from 'pg';
 import type { Logger } from 'winston';
 import { systemClock, withTimeout, type Clock } from '../pool/clock';
 import type { Connector } from '../pool/connector';
-import type { SessionSetupHook } from '../options-types';
-import { runAfterCreate, type ConnectionSource } from './connection-source';
+import type { SessionSetupHook, ValidationHook } from '../options-types';
+import { runAfterCreate, runValidate, type ConnectionSource } from './connection-source';
 
 /** How long `close()` waits for the server to end a session before destroying the socket. */
 const CLOSE_GRACE_MS = 2_000;
@@ -105,6 +105,8 @@ export interface PgConnectorSetup {
   source?: ConnectionSource;
   /** `pool.afterCreate`. */
   afterCreate?: SessionSetupHook;
+  /** `pool.validate`: replaces `SELECT 1`. */
+  validate?: ValidationHook;
 }
 
 export class PgConnector implements Connector<PgClient> {
@@ -216,7 +218,9 @@ export class PgConnector implements Connector<PgClient> {
 
   async validate(raw: PgClient, timeoutMs: number): Promise<boolean> {
     if ((raw as unknown as PgClientInternals).__knex__disposed !== undefined) return false;
-    const answered = raw.query('SELECT 1').then(() => true, () => false);
+    const hook = this.setup.validate;
+    // A throw from the hook counts as invalid, like a failed SELECT 1.
+    const answered = hook ? runValidate(hook, raw).catch(() => false) : raw.query('SELECT 1').then(() => true, () => false);
     return withTimeout(answered, timeoutMs, this.clock, 'Validation').catch(() => false);
   }
 

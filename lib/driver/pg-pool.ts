@@ -68,12 +68,14 @@ export function createPgPool(
     // Fixed settings are already the knex client's; a function is called as each open needs it.
     source: typeof connection === 'function' ? new ConnectionSource(connection, (c) => driverSettings(c, config), name === 'primary' ? 'connection' : `replicas[${name}].connection`) : undefined,
     afterCreate: config.pool.afterCreate,
+    validate: config.pool.validate,
   };
   const connector = connectorFactory?.(knex.client, logger) ?? new PgConnector(knex.client, logger, clock, setup);
   const pool = new Pool<PgClient, PgPooledConnection>({
     name,
     options: config.pool,
     retry: config.retry,
+    circuitBreaker: config.circuitBreaker,
     connector,
     clock,
     logger,

@@ -50,7 +50,7 @@ export function resetPool<E extends PoolEntry<unknown>>(pool: PoolMaintenance<E>
  */
 export function expireConnections<E extends PoolEntry<unknown>>(pool: PoolMaintenance<E>, clock: Clock): Promise<number> {
   return pool.exclusive(() => {
-    const { maxLifetimeMs, idleTimeoutMs, min } = pool.options;
+    const { maxLifetimeMs, idleTimeoutMs, min, minIdle } = pool.options;
     const now = clock.now();
     let count = 0;
     if (maxLifetimeMs > 0) {
@@ -63,7 +63,7 @@ export function expireConnections<E extends PoolEntry<unknown>>(pool: PoolMainte
         .filter((e) => e.state === 'idle' && now - e.lastUsedMono >= idleTimeoutMs)
         .sort((a, b) => a.lastUsedMono - b.lastUsedMono);
       for (const entry of quiet) {
-        if (pool.counts.openCount <= min) break;
+        if (pool.counts.openCount <= min || pool.counts.idleCount <= minIdle) break;
         if (pool.softEvict(entry, 'idle')) count++;
       }
     }

@@ -16,9 +16,9 @@ export function uncoveredWaiters(waiting: number, pending: number, incoming: num
 }
 
 /**
- * How many opens to start now: enough for the uncovered waiters and to keep `min` open, never
- * past `max` (`occupied` counts every record that holds or may soon hold a server session,
- * including those being opened and closed).
+ * How many opens to start now: enough for the uncovered waiters, to keep `min` open and to keep
+ * `minIdle` idle (opens in flight count toward both), never past `max` (`occupied` counts every
+ * record that holds or may soon hold a server session, including those being opened and closed).
  */
 export function opensToStart(
   waiting: number,
@@ -28,8 +28,10 @@ export function opensToStart(
   occupied: number,
   min: number,
   max: number,
+  idle = 0,
+  minIdle = 0,
 ): number {
-  const need = Math.max(uncoveredWaiters(waiting, pending, incoming), min - open - pending);
+  const need = Math.max(uncoveredWaiters(waiting, pending, incoming), min - open - pending, minIdle - idle - pending);
   if (need <= 0) return 0;
   return Math.max(0, Math.min(need, max - occupied));
 }

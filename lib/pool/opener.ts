@@ -12,6 +12,7 @@ import type { Clock, TimerHandle } from './clock';
 import type { Connector } from './connector';
 import { errorMessage } from './messages';
 import type { PoolCounters } from './stats';
+import type { Breaker } from '../resilience/breaker';
 
 /** What the opener reads from its pool while it opens. */
 export interface OpenerHost {
@@ -22,6 +23,8 @@ export interface OpenerHost {
   readonly counters: PoolCounters;
   /** The error an open abandoned because the pool closed rejects with. */
   closedError(): Error;
+  /** Connections open now (the breaker opens only when none is). */
+  openCount(): number;
 }
 
 export class Opener<C> {
@@ -40,21 +43,32 @@ export class Opener<C> {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly random: () => number,
+    /** Asked before each attempt and told each outcome (lib/resilience/breaker.ts). */
+    readonly breaker: Breaker,
   ) {}
 
   /** Opens one connection: up to `retry.attempts` tries with exponential backoff and jitter. */
   async open(): Promise<C> {
-    let delayMs = this.failureStreak > 0 ? connectBackoffMs(this.failureStreak, this.retry, this.random) : 0;
+    const admission = this.breaker.admit();
+    if (admission === 'denied') throw this.breaker.unavailableError();
+    // A probe is one attempt, at once: the breaker already waited out its delay.
+    const probe = admission === 'probe';
+    let delayMs = this.failureStreak > 0 && !probe ? connectBackoffMs(this.failureStreak, this.retry, this.random) : 0;
     for (let attempt = 1; ; attempt++) {
       if (delayMs > 0) await this.sleep(delayMs);
       if (!this.host.isOpen()) throw this.host.closedError();
+      // The circuit opened during the backoff: give up with the real connection error.
+      if (!probe && !this.breaker.allowsRetry()) throw this.lastError ?? this.breaker.unavailableError();
       try {
-        return await this.connector.open(this.createTimeoutMs);
+        const raw = await this.connector.open(this.createTimeoutMs);
+        this.breaker.succeeded();
+        return raw;
       } catch (error) {
         this.host.counters.createErrors++;
         this.lastError = error;
+        if (this.host.isOpen()) this.breaker.failed(error, this.host.openCount());
         const retryable = this.connector.isRetryable(error);
-        const last = !retryable || attempt >= this.retry.attempts || !this.host.isOpen();
+        const last = probe || !retryable || attempt >= this.retry.attempts || !this.host.isOpen() || !this.breaker.allowsRetry();
         this.log.warn(
           `Connection attempt ${attempt}/${this.retry.attempts} failed: ${errorMessage(error)}${last ? '' : '; retrying'}`,
           { pool: this.host.name, retryable },

@@ -14,7 +14,7 @@ import { isOpenState, type PoolEntry } from './entry';
 import { longestHeld, statsSnapshot, type HeldConnection, type PoolStats } from './stats';
 import type { AdmissionPolicy, Waiter } from './waiters';
 import { Housekeeper } from './housekeeper';
-import { abortedError, acquireTimeoutError, countsMeta, describeCounts, errorMessage, queueFullError, saturatedMessage } from './messages';
+import { abortedError, acquireTimeoutError, connectError, countsMeta, describeCounts, errorMessage, queueFullError, saturatedMessage } from './messages';
 import { opensToStart, uncoveredWaiters } from './growth';
 import { PoolRecords } from './records';
 import type { AcquireOptions, PoolConfig, PoolObserver } from './types';
@@ -87,6 +87,8 @@ export class Pool<C, E extends PoolEntry<C>> extends PoolRecords<C, E> {
         if (!this.needsValidation(entry, now)) {
           this.checkout(entry, site, now);
           if (ticket !== undefined) this.admission?.checkedOut(entry, ticket, now, undefined);
+          // pool.minIdle: replace the idle connection just taken (two numbers compared otherwise).
+          if (this.registry.idleCount < this.options.minIdle) this.pump();
           return entry.asResolved() as Promise<E>;
         }
         // Idle for long: validate first; meanwhile this caller queues like any other, so the
@@ -94,6 +96,9 @@ export class Pool<C, E extends PoolEntry<C>> extends PoolRecords<C, E> {
         void this.revalidate(entry);
       }
     }
+    // The circuit is open (lib/resilience): no idle connection served this caller and no open
+    // would, so it fails now instead of at its deadline. One property read while it is closed.
+    if (this.breaker.blocking) return Promise.reject(this.breaker.unavailableError());
     // maxWaiting bounds the callers queued for a release; callers an open can still serve do not count.
     if (this.registry.occupied >= this.options.max && this.uncovered() >= this.options.maxWaiting) {
       return Promise.reject(queueFullError(this.options.maxWaiting, this.gauges()));
@@ -260,7 +265,8 @@ export class Pool<C, E extends PoolEntry<C>> extends PoolRecords<C, E> {
       }
     }
     const r = this.registry;
-    const opens = opensToStart(this.waiters.size, r.pendingCount, this.incoming, r.openCount, r.occupied, this.options.min, this.options.max);
+    const o = this.options;
+    const opens = opensToStart(this.waiters.size, r.pendingCount, this.incoming, r.openCount, r.occupied, o.min, o.max, r.idleCount, o.minIdle);
     for (let i = opens; i > 0; i--) void this.openOne();
   }
 
@@ -302,6 +308,8 @@ export class Pool<C, E extends PoolEntry<C>> extends PoolRecords<C, E> {
   ready(): Promise<void> {
     if (this.state !== 'open') return Promise.reject(this.closedError());
     if (this.registry.openCount >= this.options.min) return Promise.resolve();
+    // No open would start while the circuit is open: say so now, as the E_CONNECT ready() promises.
+    if (this.breaker.blocking) return Promise.reject(connectError(this.name, this.breaker.unavailableError()));
     return this.openWaiters.ready(this.options.min);
   }
 
@@ -315,6 +323,7 @@ export class Pool<C, E extends PoolEntry<C>> extends PoolRecords<C, E> {
     if (this.closePromise) return this.closePromise;
     this.state = 'closing';
     this.housekeeper.stop();
+    this.breaker.stop();
     this.closePromise = new Promise<void>((resolve) => (this.closeResolve = resolve));
     this.log.info(`Closing pool (${describeCounts(this.gauges())})`, { pool: this.name });
     const error = this.closedError();
@@ -355,7 +364,7 @@ export class Pool<C, E extends PoolEntry<C>> extends PoolRecords<C, E> {
 
   /** A consistent snapshot of the pool. */
   stats(): PoolStats {
-    return statsSnapshot(this.gauges(), this.counters, this.wait, this.registry.openEntries(), this.clock.now(), this.admission);
+    return statsSnapshot(this.gauges(), this.counters, this.wait, this.registry.openEntries(), this.clock.now(), this.breaker.stats(), this.admission);
   }
 
   /** Checked-out connections, longest held first. */

@@ -23,6 +23,7 @@ import { Opener } from './opener';
 import { OpenWaiters } from './open-waiters';
 import type { PoolMaintenance } from './maintenance';
 import type { PoolConfig, PoolObserver } from './types';
+import { createBreaker, type Breaker } from '../resilience/breaker';
 
 export type PoolState = 'open' | 'closing' | 'closed';
 
@@ -41,6 +42,8 @@ export abstract class PoolRecords<C, E extends PoolEntry<C>> implements PoolMain
   protected readonly log: Logger;
   protected readonly opener: Opener<C>;
   protected readonly openWaiters: OpenWaiters;
+  /** Asked before each open; `blocking` is the one property acquire reads (lib/resilience). */
+  protected readonly breaker: Breaker;
   protected debugEnabled: boolean;
   /**
    * Reserved records on their way to serve waiters (being validated before reuse): they count as
@@ -78,8 +81,27 @@ export abstract class PoolRecords<C, E extends PoolEntry<C>> implements PoolMain
       closedError: () => this.closedError(),
       isOpen: (): boolean => this.state === 'open',
       awaited: (): boolean => this.waiters.size > 0 || this.openWaiters.size > 0,
+      openCount: (): number => this.registry.openCount,
     };
-    this.opener = new Opener(host, this.connector, config.retry, this.options.createTimeoutMs, this.clock, this.log, this.random);
+    const breakerHost = { name: this.name, isOpen: host.isOpen, tripped: (error: Error) => this.failWaiters(error), probe: () => void this.openOne() };
+    this.breaker = createBreaker(config.circuitBreaker, breakerHost, config.retry, this.clock, this.log, this.random);
+    this.opener = new Opener(host, this.connector, config.retry, this.options.createTimeoutMs, this.clock, this.log, this.random, this.breaker);
+  }
+
+  /** True while the circuit breaker refuses new connections (open, or a probe in flight). */
+  get circuitOpen(): boolean { return this.breaker.blocking; }
+  /** The connector, for `injectFaults()` (knex-connection-manager/testing) only: its methods are wrapped there. */
+  faultConnector(): Connector<C> { return this.connector; }
+  /** Counts one retry of `manager.transaction()` / `withRetry()` (`counters.transactionRetries`). */
+  noteRetry(): void { this.counters.transactionRetries++; }
+
+  /**
+   * Rejects every waiting caller with `error` now (the circuit opened: nothing will serve them
+   * soon), and wakes opens sleeping in backoff so they give up instead of retrying.
+   */
+  failWaiters(error: Error): void {
+    for (const waiter of this.waiters.drain()) waiter.reject(error);
+    this.opener.wakeAll();
   }
 
   /** Matches idle records to waiters and starts the opens needed (pool.ts). */
@@ -132,7 +154,7 @@ export abstract class PoolRecords<C, E extends PoolEntry<C>> implements PoolMain
   // ── opening ──────────────────────────────────────────────────────────────────────────────────
 
   openOne(): Promise<E | undefined> {
-    if (this.state !== 'open' || this.registry.occupied >= this.options.max) return Promise.resolve(undefined);
+    if (this.state !== 'open' || this.registry.occupied >= this.options.max || this.breaker.blocking) return Promise.resolve(undefined);
     const entry = this.createEntry(this);
     entry.generation = this.generation;
     this.registry.addPending(entry);

@@ -4,6 +4,7 @@
  * grow; gauges are read from the registry when a snapshot is taken.
  */
 import type { PoolEntry } from './entry';
+import type { CircuitStats } from '../resilience/types';
 
 /** Monotonic event counters. */
 export interface PoolCounters {
@@ -31,6 +32,8 @@ export interface PoolCounters {
   renewed: number;
   /** Leases reported as possible leaks. */
   leaksDetected: number;
+  /** Attempts of `manager.transaction()` / `withRetry()` after the first (primary pool only). */
+  transactionRetries: number;
 }
 
 /** Acquires that had to wait. */
@@ -102,6 +105,8 @@ export interface PoolStats {
   wait: WaitStats;
   /** Every open connection, in creation order. */
   connections: ConnectionStats[];
+  /** The circuit breaker's state (always `closed` with `circuitBreaker: false`). */
+  circuit: CircuitStats;
   /** Per-tag figures; only with `admission` configured. */
   tags?: TagStatsByKey;
 }
@@ -109,7 +114,7 @@ export interface PoolStats {
 export function newCounters(): PoolCounters {
   return {
     created: 0, destroyed: 0, acquired: 0, released: 0, timedOut: 0, aborted: 0, createErrors: 0,
-    validationFailures: 0, expired: 0, idleClosed: 0, renewed: 0, leaksDetected: 0,
+    validationFailures: 0, expired: 0, idleClosed: 0, renewed: 0, leaksDetected: 0, transactionRetries: 0,
   };
 }
 
@@ -126,6 +131,7 @@ export function statsSnapshot(
   wait: WaitStats,
   entries: readonly PoolEntry<unknown>[],
   now: number,
+  circuit: CircuitStats = { state: 'closed', since: null, failures: 0 },
   admission?: TagSource,
 ): PoolStats {
   const stats: PoolStats = {
@@ -146,6 +152,7 @@ export function statsSnapshot(
       ageMs: Math.max(0, now - e.createdMono),
       idleMs: e.state === 'idle' ? Math.max(0, now - e.lastUsedMono) : 0,
     })),
+    circuit,
   };
   if (admission !== undefined) {
     const tagsOf = admission.tagsOf as (entry: PoolEntry<unknown>) => Readonly<Record<string, string>> | undefined;

@@ -3,7 +3,7 @@
  * the driver, the manager and the tests can name them without reading the pool.
  */
 import type { Logger } from 'winston';
-import type { ResolvedPoolOptions, ResolvedRetryOptions } from '../options';
+import type { ResolvedCircuitBreakerOptions, ResolvedPoolOptions, ResolvedRetryOptions } from '../options';
 import type { Clock } from './clock';
 import type { Connector } from './connector';
 import type { CloseReason, PoolEntry } from './entry';
@@ -19,6 +19,8 @@ export interface PoolConfig<C, E extends PoolEntry<C>> {
   logger: Logger;
   /** Makes an empty record (state `creating`) owned by `pool`. */
   createEntry(pool: object): E;
+  /** The circuit breaker (lib/resilience); off when undefined or `false`. */
+  circuitBreaker?: ResolvedCircuitBreakerOptions | false;
   /** Random numbers in [0, 1) for backoff and lifetime jitter (replaceable in tests). */
   random?: () => number;
 }

@@ -82,7 +82,8 @@ export class ReadRouting {
    * rotation). The primary gets what is left of the caller's deadline, not a new one.
    */
   private async leaseForRead(deadline: AcquireDeadline): Promise<PgPooledConnection> {
-    const replica = this.readYourWrites.mustReadPrimary() ? undefined : this.router.pick();
+    // With the primary's circuit open, a recent write cannot be read there anyway: a replica serves.
+    const replica = this.readYourWrites.mustReadPrimary() && !this.primary.circuitOpen ? undefined : this.router.pick();
     // With no time left, a replica's timeout would say nothing about the replica: go to the primary, which reports it.
     if (!replica || deadline.remainingMs(this.clock) <= 0) return this.primary.acquire(deadline);
     try {

@@ -15,7 +15,8 @@
 import type { Connector } from '../../lib/pool/connector';
 import { Pool } from '../../lib/pool/pool';
 import { PoolEntry } from '../../lib/pool/entry';
-import { DEFAULT_POOL_OPTIONS, DEFAULT_RETRY_OPTIONS, type PoolOptions, type RetryOptions } from '../../lib/options';
+import { DEFAULT_POOL_OPTIONS, DEFAULT_RETRY_OPTIONS, type CircuitBreakerOptions, type PoolOptions, type RetryOptions } from '../../lib/options';
+import { DEFAULT_CIRCUIT_BREAKER } from '../../lib/resilience/options';
 import type { Logger } from 'winston';
 import { FakeClock } from './fake-clock';
 import { silentLogger } from './silent-logger';
@@ -273,6 +274,8 @@ export interface FakePoolParams {
   name?: string;
   /** Random numbers for backoff and lifetime jitter; defaults to a constant 0.5 (deterministic). */
   random?: () => number;
+  /** The circuit breaker (defaults filled in); off when left out. */
+  circuitBreaker?: CircuitBreakerOptions;
 }
 
 /**
@@ -293,6 +296,7 @@ export function createFakePool(params: FakePoolParams = {}): FakePoolSetup {
     logger: params.logger ?? silentLogger(),
     createEntry: (owner) => new PoolEntry<FakeConn>(owner),
     random: params.random ?? (() => 0.5),
+    circuitBreaker: params.circuitBreaker ? { ...DEFAULT_CIRCUIT_BREAKER, ...params.circuitBreaker } : undefined,
   });
   return { pool, connector, clock };
 }

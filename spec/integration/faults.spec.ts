@@ -184,7 +184,8 @@ describe('network faults (fault proxy)', () => {
     expect(manager.getPoolStats().counters.createErrors).toBeGreaterThanOrEqual(3);
 
     const waiter = await rejectionOf(manager.getConnection({ timeoutMs: 5_000 }), 'getConnection() against a refusing port');
-    expect(['E_CONNECT', 'E_ACQUIRE_TIMEOUT']).toContain(waiter.code);
+    // With the circuit open (the default breaker), the caller is told at once: E_DB_UNAVAILABLE.
+    expect(['E_CONNECT', 'E_ACQUIRE_TIMEOUT', 'E_DB_UNAVAILABLE']).toContain(waiter.code);
     expect(codeOf(waiter.cause)).toBe('ECONNREFUSED');
 
     await proxy.setMode('pass');
@@ -210,7 +211,8 @@ describe('network faults (fault proxy)', () => {
     expect(proxy.accepted).toBeGreaterThanOrEqual(2);
 
     const waiter = await rejectionOf(manager.getConnection({ timeoutMs: 2_000 }), 'getConnection() against a hung server');
-    expect(['E_CONNECT', 'E_ACQUIRE_TIMEOUT']).toContain(waiter.code);
+    // With the circuit open (the default breaker), the caller is told at once: E_DB_UNAVAILABLE.
+    expect(['E_CONNECT', 'E_ACQUIRE_TIMEOUT', 'E_DB_UNAVAILABLE']).toContain(waiter.code);
     const stats = manager.getPoolStats();
     expect(stats).toMatchObject({ total: 0, waiting: 0 });
 
@@ -246,7 +248,8 @@ describe('network faults (fault proxy)', () => {
     await manager.releaseConnection(idle);
 
     const waiter = await rejectionOf(manager.getConnection({ timeoutMs: 2_000 }), 'getConnection() while the server hangs');
-    expect(['E_CONNECT', 'E_ACQUIRE_TIMEOUT']).toContain(waiter.code);
+    // With the circuit open (the default breaker), the caller is told at once: E_DB_UNAVAILABLE.
+    expect(['E_CONNECT', 'E_ACQUIRE_TIMEOUT', 'E_DB_UNAVAILABLE']).toContain(waiter.code);
 
     await proxy.setMode('pass');
     await until(() => serves(manager), { timeoutMs: 15_000, intervalMs: 20, description: 'the pool to serve again' });

@@ -32,3 +32,18 @@ describe('opensToStart', () => {
     expect(opensToStart(waiting, pending, incoming, open, occupied, min, max)).toBe(expected);
   });
 });
+
+describe('opensToStart with pool.minIdle', () => {
+  test.each([
+    // waiting, pending, open, occupied, min, max, idle, minIdle, opens
+    [0, 0, 0, 0, 0, 10, 0, 2, 2], // two idle wanted, none: open two
+    [0, 0, 5, 5, 0, 10, 0, 2, 2], // five in use, none idle: two more
+    [0, 1, 5, 6, 0, 10, 0, 2, 1], // one already opening counts
+    [0, 0, 5, 5, 0, 10, 2, 2, 0], // enough idle
+    [0, 0, 9, 9, 0, 10, 0, 3, 1], // capped by max
+    [0, 0, 3, 3, 4, 10, 3, 2, 1], // min needs more than minIdle
+    [4, 0, 4, 4, 0, 10, 0, 2, 4], // waiters need more than minIdle
+  ])('%i waiting, %i opening, %i open, %i occupied, min %i, max %i, %i idle, minIdle %i → %i', (waiting, pending, open, occupied, min, max, idle, minIdle, expected) => {
+    expect(opensToStart(waiting, pending, 0, open, occupied, min, max, idle, minIdle)).toBe(expected);
+  });
+});

@@ -179,6 +179,8 @@
       card('idle', s.idle),
       card('pending', s.pending),
       card('waiting', s.waiting, s.waiting > 0 ? 'warn' : ''),
+      // Older servers send no circuit: shown as closed.
+      card('circuit', s.circuit ? s.circuit.state : 'closed', s.circuit && s.circuit.state !== 'closed' ? 'bad' : ''),
       card('min', s.min),
       card('acquired', c.acquired),
       card('timed out', c.timedOut, c.timedOut > 0 ? 'bad' : ''),
