@@ -93,7 +93,7 @@ export interface PoolOptions {
 export interface CircuitBreakerOptions {
   /** Consecutive failed connection attempts (each retry counts), with none open, that open the circuit. Default 5. */
   failureThreshold?: number;
-  /** Delay before the first probe once the circuit is open; doubles after each failed probe, up to `retry.maxDelayMs` × 10. Default 5000. */
+  /** Delay before the first probe once the circuit is open; doubles after each failed probe, up to `retry.maxDelayMs` × 10. Default 1000. */
   openMs?: number;
 }
 
@@ -200,7 +200,7 @@ export interface ConnectionManagerConfig {
   admin?: AdminOptions;
   /** Fair, multi-tenant admission (tags, priorities, quotas, fair share, rate limits); off when left out. */
   admission?: AdmissionOptions;
-  /** The circuit breaker of each pool; `false` turns it off. Default `{ failureThreshold: 5, openMs: 5000 }`. */
+  /** The circuit breaker of each pool; `false` turns it off. Default `{ failureThreshold: 5, openMs: 1000 }`. */
   circuitBreaker?: CircuitBreakerOptions | false;
 }
 

@@ -9,7 +9,7 @@ import { checkNumber, describe, isPlainObject, rejectUnknownKeys, type NumberRul
 /** The defaults, documented in docs/options.md and docs/resilience.md. */
 export const DEFAULT_CIRCUIT_BREAKER: Readonly<ResolvedCircuitBreakerOptions> = Object.freeze({
   failureThreshold: 5,
-  openMs: 5_000,
+  openMs: 1_000,
 });
 
 const RULES: Record<keyof CircuitBreakerOptions, NumberRule> = {

@@ -147,7 +147,7 @@ describe('circuit breaker', () => {
 
 describe('circuitBreaker option', () => {
   test('on by default with the documented defaults; false turns it off', () => {
-    expect(resolveOptions({ connection: 'postgres://x@h/db' }).circuitBreaker).toEqual({ failureThreshold: 5, openMs: 5_000 });
+    expect(resolveOptions({ connection: 'postgres://x@h/db' }).circuitBreaker).toEqual({ failureThreshold: 5, openMs: 1_000 });
     expect(resolveOptions({ connection: 'postgres://x@h/db', circuitBreaker: false }).circuitBreaker).toBe(false);
     expect(resolveOptions({ connection: 'postgres://x@h/db', circuitBreaker: { openMs: 200 } }).circuitBreaker).toEqual({ failureThreshold: 5, openMs: 200 });
   });
