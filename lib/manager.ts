@@ -11,10 +11,9 @@ import { createManagerLogger } from './logger';
 import type { ResolvedConfig } from './options';
 import { validateCallback, validateCallOptions, validateQueryArguments, type CheckedCallOptions } from './call-options';
 import { systemClock, type Clock } from './pool/clock';
-import { expireConnections, renewConnections, resetPool } from './pool/eviction';
 import type { AcquireOptions, Pool } from './pool/pool';
 import type { ManagerPoolStats } from './pool/stats';
-import { createPgPool, type ConnectorFactory, type PgPool } from './driver/pg-pool';
+import { createPgPool, type PgPool } from './driver/pg-pool';
 import { exposeConfig, keepOnDestroy } from './driver/knex-adapter';
 import type { PgPooledConnection, PooledConnection, Row } from './driver/pooled-connection';
 import type { ReplicaHealthMonitor } from './routing/health';
@@ -23,8 +22,8 @@ import { Router } from './routing/router';
 import { createHealthMonitor, createReadKnex, createReplicas, replicaStats } from './routing/replicas';
 import { ReadRouting } from './routing/read-routing';
 import { StatementPolicy } from './routing/statement-policy';
-import { runOnEveryPool } from './manager/triggers';
-import type { PoolMaintenance } from './pool/maintenance';
+import { expireEveryPool, renewEveryPool, resetEveryPool } from './manager/triggers';
+import type { GetConnectionOptions, ManagerDependencies } from './manager/types';
 import { warmUp, type WarmUpOptions } from './resilience/warm-up';
 import { FAULT_SEAM } from './resilience/seam';
 import { runTransaction, withRetry, type RetryHost, type RetryPolicyOptions, type TransactionOptions } from './resilience/retry';
@@ -33,26 +32,9 @@ import { TagAdmission } from './admission/policy';
 import { checkTags, runWithTags } from './admission/tags';
 
 export type { AdminEndpoint } from './manager/admin-endpoint';
+export type { GetConnectionOptions, ManagerDependencies } from './manager/types';
 
 export type { ManagerPoolStats, ReplicaPoolStats, RoutingStats } from './pool/stats';
-
-/** Options of `getConnection()` and `withConnection()`. */
-export interface GetConnectionOptions extends AcquireOptions {
-  /**
-   * `'read'` leases from a healthy replica (the primary when none is, or right after a write in
-   * the same async context); `'write'` or no intent leases from the primary. Statements on a read
-   * lease are not classified nor retried: a failure on the replica (`25006` for a write included)
-   * reaches the caller, who chose the replica.
-   */
-  intent?: 'read' | 'write';
-}
-
-/** Replaceable parts, for tests. */
-export interface ManagerDependencies {
-  clock?: Clock;
-  /** Replaces the PostgreSQL connector (tests with gated fake connections). */
-  connector?: ConnectorFactory;
-}
 
 type PgEntryPool = Pool<PgClient, PgPooledConnection>;
 
@@ -297,7 +279,7 @@ export class ConnectionManager {
    */
   async resetPool(): Promise<number> {
     this.assertOpen();
-    return runOnEveryPool(this.pools, resetPool, this.log, (n) => `Pool reset: ${n} connection(s) evicted, refilled to ${this.primary.pool.counts.openCount}`);
+    return resetEveryPool(this.pools, this.log);
   }
 
   /**
@@ -308,8 +290,7 @@ export class ConnectionManager {
    */
   async triggerExpireConnections(): Promise<number> {
     this.assertOpen();
-    const expire = async (pool: PoolMaintenance<PgPooledConnection>) => ({ count: await expireConnections(pool, this.clock), error: undefined });
-    return runOnEveryPool(this.pools, expire, this.log, (n) => `Expiry sweep: ${n} connection(s) retired`);
+    return expireEveryPool(this.pools, this.clock, this.log);
   }
 
   /**
@@ -324,7 +305,7 @@ export class ConnectionManager {
    */
   async triggerRenewConnections(): Promise<number> {
     this.assertOpen();
-    return runOnEveryPool(this.pools, renewConnections, this.log, (n) => `Renewal: ${n} connection(s) replaced`);
+    return renewEveryPool(this.pools, this.log);
   }
 
   /** True until `close()` is called. */

@@ -1,9 +1,10 @@
 /**
- * The defaults and `resolveOptions()`, which validates a user's configuration up front: unknown
- * keys and bad values are refused with `E_INVALID_CONFIG` naming the option and the fix. The types
- * live in options-types.ts, the shared checks in options-rules.ts, the connection checks in
- * options-connection.ts and the environment in options-env.ts; all are exported from here.
- * docs/options.md documents every option (unit, default, interactions) — keep the two in step.
+ * `resolveOptions()`, which validates a user's configuration up front: unknown keys and bad values
+ * are refused with `E_INVALID_CONFIG` naming the option and the fix. The types live in
+ * options-types.ts, the defaults in options-defaults.ts, the shared checks in options-rules.ts, the
+ * connection checks in options-connection.ts and the environment in options-env.ts; all are
+ * exported from here. docs/options.md documents every option (unit, default, interactions) — keep
+ * the two in step.
  */
 import type { Logger } from 'winston';
 import type {
@@ -15,7 +16,6 @@ import type {
   ResolvedAdminOptions,
   ResolvedConfig,
   ResolvedPoolOptions,
-  ResolvedRetryOptions,
   RetryOptions,
   RoutingOptions,
   RoutingStrategy,
@@ -28,10 +28,12 @@ import { invalidConfig } from './errors';
 import { resolveConnection } from './options-connection';
 import { resolveAdmission } from './options-admission';
 import { checkNumber, describe, isPlainObject, rejectUnknownKeys, type NumberRule } from './options-rules';
+import { DEFAULT_POOL_OPTIONS, DEFAULT_RETRY_OPTIONS, DEFAULT_ROUTING_OPTIONS } from './options-defaults';
 import { compileRoutingRules } from './routing/write-list';
 import { resolveCircuitBreaker } from './resilience/options';
 
 export { configFromEnvironment, ENVIRONMENT_VARIABLES } from './options-env';
+export { DEFAULT_POOL_OPTIONS, DEFAULT_RETRY_OPTIONS, DEFAULT_ROUTING_OPTIONS } from './options-defaults';
 
 export type {
   AdminOptions,
@@ -56,39 +58,6 @@ export type {
   RoutingOptions,
   RoutingStrategy,
 } from './options-types';
-
-/** The defaults, documented in docs/options.md. */
-export const DEFAULT_POOL_OPTIONS: Readonly<ResolvedPoolOptions> = Object.freeze({
-  min: 2,
-  max: 10,
-  minIdle: 0,
-  acquireTimeoutMs: 30_000,
-  createTimeoutMs: 10_000,
-  idleTimeoutMs: 600_000,
-  maxLifetimeMs: 1_800_000,
-  validationTimeoutMs: 5_000,
-  validationIdleThresholdMs: 10_000,
-  keepaliveIntervalMs: 120_000,
-  leakDetectionThresholdMs: 0,
-  maxWaiting: Number.POSITIVE_INFINITY,
-  closeTimeoutMs: 10_000,
-});
-
-export const DEFAULT_RETRY_OPTIONS: Readonly<ResolvedRetryOptions> = Object.freeze({
-  attempts: 3,
-  initialDelayMs: 50,
-  maxDelayMs: 500,
-});
-
-export const DEFAULT_ROUTING_OPTIONS: Readonly<Required<RoutingOptions>> = Object.freeze({
-  strategy: 'round-robin',
-  maxReplicaLagMs: 10_000,
-  readYourWritesMs: 1_000,
-  healthCheckIntervalMs: 1_000,
-  primaryFunctions: [],
-  primaryRelations: [],
-  learnFromReadOnlyErrors: true,
-});
 
 const TOP_LEVEL_KEYS = ['connection', 'pool', 'retry', 'logger', 'knex', 'replicas', 'routing', 'admin', 'admission', 'circuitBreaker'] as const;
 const STRATEGIES: readonly RoutingStrategy[] = ['round-robin', 'least-busy', 'random'];

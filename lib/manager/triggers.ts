@@ -5,7 +5,8 @@
  * a replica being down never fails an operation on the primary.
  */
 import type { Logger } from 'winston';
-import type { TriggerResult } from '../pool/eviction';
+import type { Clock } from '../pool/clock';
+import { expireConnections, renewConnections, resetPool, type TriggerResult } from '../pool/eviction';
 import type { PoolMaintenance } from '../pool/maintenance';
 import type { PoolEntry } from '../pool/entry';
 
@@ -33,4 +34,20 @@ export async function runOnEveryPool<E extends PoolEntry<unknown>>(
   }
   log.info(summary(count));
   return count;
+}
+
+/** `resetPool()` on every pool; the summary gives how many the primary (first in `pools`) has open again. */
+export function resetEveryPool<E extends PoolEntry<unknown>>(pools: readonly PoolMaintenance<E>[], log: Logger): Promise<number> {
+  return runOnEveryPool(pools, resetPool, log, (n) => `Pool reset: ${n} connection(s) evicted, refilled to ${pools[0]?.counts.openCount ?? 0}`);
+}
+
+/** The expiry sweep on every pool now. */
+export function expireEveryPool<E extends PoolEntry<unknown>>(pools: readonly PoolMaintenance<E>[], clock: Clock, log: Logger): Promise<number> {
+  const expire = async (pool: PoolMaintenance<E>) => ({ count: await expireConnections(pool, clock), error: undefined });
+  return runOnEveryPool(pools, expire, log, (n) => `Expiry sweep: ${n} connection(s) retired`);
+}
+
+/** `renewConnections()` on every pool. */
+export function renewEveryPool<E extends PoolEntry<unknown>>(pools: readonly PoolMaintenance<E>[], log: Logger): Promise<number> {
+  return runOnEveryPool(pools, renewConnections, log, (n) => `Renewal: ${n} connection(s) replaced`);
 }

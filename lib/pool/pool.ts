@@ -1,8 +1,8 @@
 /**
  * The generic pool, callers' side: acquire, release, the pump, ready and close. It knows nothing
- * of knex or pg. The record side (opening, placing, closing and checking records, and the
- * maintenance interface) is `PoolRecords` in records.ts, which this class extends; the `Registry`
- * holds the records, the `WaiterQueue` the callers, the `Opener` retries opens.
+ * of knex or pg. It extends `PoolUpkeep` (upkeep.ts: the checks on a record and the maintenance
+ * interface), which extends `PoolRecords` (records.ts: opening, placing and closing records); the
+ * `Registry` holds the records, the `WaiterQueue` the callers, the `Opener` retries opens.
  *
  * One pump: every event (release, open finished, caller added, close finished) ends in `pump()`,
  * the only place that matches idle connections to waiters and decides whether to open more
@@ -10,13 +10,13 @@
  */
 import type { TimerHandle } from './clock';
 import { withTimeout } from './clock';
-import { isOpenState, type PoolEntry } from './entry';
+import type { PoolEntry } from './entry';
 import { longestHeld, statsSnapshot, type HeldConnection, type PoolStats } from './stats';
 import type { AdmissionPolicy, Waiter } from './waiters';
 import { Housekeeper } from './housekeeper';
 import { abortedError, acquireTimeoutError, connectError, countsMeta, describeCounts, errorMessage, queueFullError, saturatedMessage } from './messages';
 import { opensToStart, uncoveredWaiters } from './growth';
-import { PoolRecords } from './records';
+import { PoolUpkeep } from './upkeep';
 import type { AcquireOptions, PoolConfig, PoolObserver } from './types';
 import { acquireRequest, type AcquireDeadline, type AcquireRequest } from './deadline';
 import { IGNORE, isOwnRecord, RELEASE, releaseVerdict } from './ownership';
@@ -25,7 +25,7 @@ export { MAX_TIMER_MS } from './clock';
 export type { AcquireOptions, PoolConfig, PoolObserver } from './types';
 
 /** A pool of connections of type `C`, recorded as entries of type `E`. */
-export class Pool<C, E extends PoolEntry<C>> extends PoolRecords<C, E> {
+export class Pool<C, E extends PoolEntry<C>> extends PoolUpkeep<C, E> {
   /** The pool is at `max` with callers waiting; logged once per episode. */
   private saturated = false;
   private closePromise: Promise<void> | undefined;
@@ -268,38 +268,6 @@ export class Pool<C, E extends PoolEntry<C>> extends PoolRecords<C, E> {
     const o = this.options;
     const opens = opensToStart(this.waiters.size, r.pendingCount, this.incoming, r.openCount, r.occupied, o.min, o.max, r.idleCount, o.minIdle);
     for (let i = opens; i > 0; i--) void this.openOne();
-  }
-
-  // ── checks on a lease ───────────────────────────────────────────────────────────────────────
-
-  /** True when `entry` belongs to this pool and is open. */
-  owns(entry: unknown): entry is E {
-    return isOwnRecord<E>(this, entry) && isOpenState(entry.state);
-  }
-
-  /**
-   * Validates a connection: never rejects. One that fails is marked broken, so it is never handed
-   * out again (closed now if idle, on release if checked out): after a timed-out check its
-   * `SELECT 1` may still be queued on the session, and the next query would wait behind it.
-   */
-  async validate(entry: E): Promise<boolean> {
-    if (entry.broken !== undefined || entry.raw === undefined || !isOpenState(entry.state)) return false;
-    const ok = await this.connector.validate(entry.raw, this.options.validationTimeoutMs).catch(() => false);
-    if (!ok && entry.broken === undefined && isOpenState(entry.state)) {
-      entry.broken = new Error(`failed validation (SELECT 1 within pool.validationTimeoutMs=${this.options.validationTimeoutMs})`);
-      this.log.warn(`Connection ${entry.id} failed validation; it will not be handed out again`, { pool: this.name, state: entry.state });
-      if (entry.state === 'idle') void this.destroy(entry, 'validation');
-    }
-    return ok;
-  }
-
-  /**
-   * `validate()` for the holder of a lease: false, without a check, for anything that is not a
-   * connection this pool has checked out (a released connection may be someone else's now).
-   */
-  validateLease(connection: object): Promise<boolean> {
-    if (!this.owns(connection) || connection.state !== 'inUse') return Promise.resolve(false);
-    return this.validate(connection);
   }
 
   // ── ready / close ───────────────────────────────────────────────────────────────────────────

@@ -1,13 +1,13 @@
 /**
  * The record side of the pool: opening records and placing them when they arrive, noticing dead
- * ones, closing them, checking idle ones, and the maintenance interface built on these. `Pool`
- * (pool.ts) extends it with the callers' side: acquire, release, the pump, ready and close.
+ * ones and closing them. `PoolUpkeep` (upkeep.ts) extends it with the checks on a record and the
+ * maintenance interface; `Pool` (pool.ts) extends that with the callers' side: acquire, release,
+ * the pump, ready and close.
  *
  * Where a record goes is decided by `disposition()` alone and carried out by `place()`; every
  * closure goes through `destroy()`, which counts it by its reason.
  */
 import type { Logger } from 'winston';
-import { Mutex } from 'async-mutex';
 import type { ResolvedPoolOptions } from '../options';
 import type { Clock } from './clock';
 import { withTimeout } from './clock';
@@ -21,14 +21,13 @@ import { connectError, countsMeta, errorMessage, poolClosedError } from './messa
 import { CLOSE_COUNTER, disposition, type Disposition, type DispositionPoint } from './disposition';
 import { Opener } from './opener';
 import { OpenWaiters } from './open-waiters';
-import type { PoolMaintenance } from './maintenance';
 import type { PoolConfig, PoolObserver } from './types';
 import { createBreaker, type Breaker } from '../resilience/breaker';
 
 export type PoolState = 'open' | 'closing' | 'closed';
 
 /** The record side of a pool of connections of type `C`, recorded as entries of type `E`. */
-export abstract class PoolRecords<C, E extends PoolEntry<C>> implements PoolMaintenance<E> {
+export abstract class PoolRecords<C, E extends PoolEntry<C>> {
   readonly name: string;
   readonly options: ResolvedPoolOptions;
   protected readonly counters: PoolCounters = newCounters();
@@ -56,10 +55,8 @@ export abstract class PoolRecords<C, E extends PoolEntry<C>> implements PoolMain
   protected admission: AdmissionPolicy<E> | undefined = undefined;
   private readonly random: () => number;
   private readonly createEntry: (pool: object) => E;
-  /** Serialises the admin operations (see `exclusive`). Never taken by acquire or release. */
-  private readonly adminLock = new Mutex();
   /** Bumped by `resetPool()`: opens started before a reset are closed as soon as they finish. */
-  private generation = 0;
+  protected generation = 0;
 
   constructor(config: PoolConfig<C, E>) {
     this.name = config.name;
@@ -288,91 +285,6 @@ export abstract class PoolRecords<C, E extends PoolEntry<C>> implements PoolMain
     } catch (error) {
       this.log.warn(`Closing ${label} failed: ${errorMessage(error)}`, { pool: this.name });
     }
-  }
-
-  // ── maintenance (see PoolMaintenance) ───────────────────────────────────────────────────────
-
-  exclusive<T>(operation: () => Promise<T>): Promise<T> {
-    return this.adminLock.runExclusive(operation);
-  }
-
-  openEntries(): E[] {
-    return this.registry.openEntries();
-  }
-
-  softEvict(entry: E, reason: CloseReason): boolean {
-    if (entry.state === 'idle') {
-      void this.destroy(entry, reason);
-      return true;
-    }
-    // Already marked: it closes once, under the reason it was first marked for.
-    if ((entry.state === 'inUse' || entry.state === 'reserved') && !entry.retire) {
-      this.markRetired(entry, reason);
-      return true;
-    }
-    return false;
-  }
-
-  markRetired(entry: E, reason: CloseReason): void {
-    entry.retire = true;
-    entry.retireReason = reason;
-  }
-
-  unretire(entry: E): void {
-    entry.retire = false;
-    entry.retireReason = 'retired';
-  }
-
-  /**
-   * Validates an idle connection out of reach of callers (reserved), then gives it to the oldest
-   * waiter or back to idle; closes it if the check fails. Used before handing out a connection that
-   * sat idle for long, and by the keepalive pings. Never rejects.
-   */
-  async revalidate(entry: E): Promise<void> {
-    if (entry.state !== 'idle') return;
-    this.registry.move(entry, 'reserved');
-    this.incoming++;
-    let ok = false;
-    try {
-      ok = await this.connector.validate(entry.raw as C, this.options.validationTimeoutMs);
-    } catch {
-      ok = false;
-    } finally {
-      this.incoming--;
-    }
-    entry.lastPingMono = this.clock.now();
-    if (!ok || entry.broken !== undefined) this.log.warn(`Connection ${entry.id} failed validation; closing it`, { pool: this.name });
-    this.place(ok ? 'checked' : 'checkFailed', entry, false);
-    this.pump();
-  }
-
-  reportLeaks(): void {
-    const threshold = this.options.leakDetectionThresholdMs;
-    if (threshold <= 0) return;
-    const now = this.clock.now();
-    for (const entry of this.registry.openEntries()) {
-      if (entry.state !== 'inUse' || entry.leakReported) continue;
-      const heldMs = now - entry.checkedOutMono;
-      if (heldMs < threshold) continue;
-      entry.leakReported = true;
-      this.counters.leaksDetected++;
-      const tags = this.admission?.tagsOf(entry);
-      const holder = tags === undefined ? '' : ` by ${Object.entries(tags).map(([k, v]) => `${k}=${v}`).join(', ')}`;
-      this.log.warn(
-        `Possible connection leak: ${entry.id} has been checked out${holder} for ${Math.round(heldMs)} ms (pool.leakDetectionThresholdMs=${threshold}). Acquired at:\n${entry.acquiredAt ?? '(stack not recorded)'}`,
-        { pool: this.name, id: entry.id, heldMs: Math.round(heldMs), acquiredAt: entry.acquiredAt, tags },
-      );
-    }
-  }
-
-  beginGeneration(): void {
-    this.generation++;
-  }
-
-  whenOpen(target: number, timeoutMs: number): Promise<boolean> {
-    if (this.state !== 'open') return Promise.resolve(false);
-    if (this.registry.openCount >= target) return Promise.resolve(true);
-    return this.openWaiters.refilled(target, timeoutMs);
   }
 
   logInternalError(where: string, error: unknown): void {
