@@ -19,6 +19,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { serverOsUser } from '../../scripts/pg-binaries';
 import { killPostgresSync, startPostgres, type TestPostgres } from '../../scripts/test-db';
+import { closeConnectionInstance } from '../../lib';
 import { withAdminClient } from './database';
 import { until } from './poll';
 
@@ -169,4 +170,25 @@ export async function startReplicaClusterWith(schema: readonly string[], replaye
     }),
   );
   return cluster;
+}
+
+/**
+ * The jest hooks of a spec file that runs on one cluster (costly to start, so one per file):
+ * started before the file's tests, with `schema` run on the primary and replayed on the standby
+ * when given (see {@link startReplicaClusterWith}); after them the process's manager is closed and
+ * both servers are removed. `use` receives the cluster once it runs.
+ */
+export function useReplicaCluster(
+  use: (cluster: ReplicaCluster) => void,
+  schema?: { statements: readonly string[]; replayedSql: string },
+): void {
+  let cluster: ReplicaCluster | undefined;
+  beforeAll(async () => {
+    cluster = schema ? await startReplicaClusterWith(schema.statements, schema.replayedSql) : await startReplicaCluster();
+    use(cluster);
+  }, 120_000);
+  afterAll(async () => {
+    await closeConnectionInstance();
+    await cluster?.stopAll();
+  }, 60_000);
 }

@@ -10,29 +10,23 @@ import { classifyStatement } from '../../lib/routing/classify';
 import { LearnedWrites } from '../../lib/routing/learned-writes';
 import { compileRoutingRules } from '../../lib/routing/write-list';
 import { withAdminClient } from '../helpers/database';
-import { startReplicaClusterWith, type ReplicaCluster } from '../helpers/replica-cluster';
+import { useReplicaCluster, type ReplicaCluster } from '../helpers/replica-cluster';
 
 let cluster: ReplicaCluster;
 
-beforeAll(async () => {
-  cluster = await startReplicaClusterWith(
-    [
-      'CREATE TABLE cs_items (id int PRIMARY KEY, note text)',
-      "INSERT INTO cs_items VALUES (1, 'one'), (2, 'two')",
-      'CREATE TABLE cs_log (at timestamptz DEFAULT now())',
-      'CREATE FUNCTION make_table() RETURNS void LANGUAGE plpgsql AS $$ BEGIN CREATE TABLE IF NOT EXISTS cs_made (x int); END $$',
-      'CREATE FUNCTION log_read() RETURNS int LANGUAGE sql AS $$ INSERT INTO cs_log DEFAULT VALUES RETURNING 1 $$',
-      'CREATE VIEW cs_logged_items AS SELECT i.*, log_read() AS logged FROM cs_items i',
-      'CREATE SCHEMA "Audit"',
-      'CREATE FUNCTION "Audit"."DoGrant"() RETURNS int LANGUAGE sql AS $$ INSERT INTO cs_log DEFAULT VALUES RETURNING 1 $$',
-    ],
-    "SELECT 1 FROM pg_proc WHERE proname = 'DoGrant'",
-  );
-}, 120_000);
-
-afterAll(async () => {
-  await cluster?.stopAll();
-}, 60_000);
+useReplicaCluster((c) => (cluster = c), {
+  statements: [
+    'CREATE TABLE cs_items (id int PRIMARY KEY, note text)',
+    "INSERT INTO cs_items VALUES (1, 'one'), (2, 'two')",
+    'CREATE TABLE cs_log (at timestamptz DEFAULT now())',
+    'CREATE FUNCTION make_table() RETURNS void LANGUAGE plpgsql AS $$ BEGIN CREATE TABLE IF NOT EXISTS cs_made (x int); END $$',
+    'CREATE FUNCTION log_read() RETURNS int LANGUAGE sql AS $$ INSERT INTO cs_log DEFAULT VALUES RETURNING 1 $$',
+    'CREATE VIEW cs_logged_items AS SELECT i.*, log_read() AS logged FROM cs_items i',
+    'CREATE SCHEMA "Audit"',
+    'CREATE FUNCTION "Audit"."DoGrant"() RETURNS int LANGUAGE sql AS $$ INSERT INTO cs_log DEFAULT VALUES RETURNING 1 $$',
+  ],
+  replayedSql: "SELECT 1 FROM pg_proc WHERE proname = 'DoGrant'",
+});
 
 /** The SQLSTATE the standby answers `sql` with, or 'ok'. */
 async function onStandby(sql: string): Promise<string> {

@@ -4,21 +4,14 @@
  * at once with E_DB_UNAVAILABLE; once the primary is back, writes are served again.
  */
 import winston from 'winston';
-import { closeConnectionInstance, getConnectionInstance } from '../../lib';
-import { startReplicaCluster, type ReplicaCluster } from '../helpers/replica-cluster';
+import { getConnectionInstance } from '../../lib';
+import { useReplicaCluster, type ReplicaCluster } from '../helpers/replica-cluster';
 import { until } from '../helpers/poll';
 
 const silent = winston.createLogger({ silent: true });
 let cluster: ReplicaCluster;
 
-beforeAll(async () => {
-  cluster = await startReplicaCluster();
-}, 120_000);
-
-afterAll(async () => {
-  await closeConnectionInstance();
-  await cluster?.stopAll();
-}, 60_000);
+useReplicaCluster((c) => (cluster = c));
 
 test('primary down: reads on the replica, writes fail fast; primary back: writes served', async () => {
   const manager = getConnectionInstance({

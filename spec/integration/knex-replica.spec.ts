@@ -4,21 +4,14 @@
  * KnexTimeoutError. The replica's settings come from a function. One cluster for the file (costly).
  */
 import { KnexTimeoutError } from 'knex';
-import { closeConnectionInstance, getConnectionInstance, isConnectionManagerError } from '../../lib';
+import { getConnectionInstance, isConnectionManagerError } from '../../lib';
 import { silentLogger, withAdminClient } from '../helpers/database';
 import { until } from '../helpers/poll';
-import { startReplicaCluster, type ReplicaCluster } from '../helpers/replica-cluster';
+import { useReplicaCluster, type ReplicaCluster } from '../helpers/replica-cluster';
 
 let cluster: ReplicaCluster;
 
-beforeAll(async () => {
-  cluster = await startReplicaCluster();
-}, 120_000);
-
-afterAll(async () => {
-  await closeConnectionInstance();
-  await cluster?.stopAll();
-}, 60_000);
+useReplicaCluster((c) => (cluster = c));
 
 test('readKnex on a replica: a disposed connection is closed, and acquire timeouts are KnexTimeoutError', async () => {
   const replicaProvider = jest.fn(() => ({ connectionString: cluster.replicaUrl, application_name: 'kcm-knex-replica' }));

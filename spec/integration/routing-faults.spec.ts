@@ -12,26 +12,19 @@ import {
 } from '../../lib';
 import { withAdminClient } from '../helpers/database';
 import { until } from '../helpers/poll';
-import { startReplicaClusterWith, type ReplicaCluster } from '../helpers/replica-cluster';
+import { useReplicaCluster, type ReplicaCluster } from '../helpers/replica-cluster';
 import { capturingLogger } from '../helpers/silent-logger';
 
 let cluster: ReplicaCluster;
 let appCounter = 0;
 
-beforeAll(async () => {
-  cluster = await startReplicaClusterWith(
-    [
-      'CREATE TABLE routing_ticks (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())',
-      'CREATE FUNCTION routing_tick() RETURNS bigint LANGUAGE sql VOLATILE AS $$ INSERT INTO routing_ticks DEFAULT VALUES RETURNING id $$',
-    ],
-    "SELECT 1 FROM pg_proc WHERE proname = 'routing_tick'",
-  );
-}, 120_000);
-
-afterAll(async () => {
-  await closeConnectionInstance();
-  await cluster?.stopAll();
-}, 60_000);
+useReplicaCluster((c) => (cluster = c), {
+  statements: [
+    'CREATE TABLE routing_ticks (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())',
+    'CREATE FUNCTION routing_tick() RETURNS bigint LANGUAGE sql VOLATILE AS $$ INSERT INTO routing_ticks DEFAULT VALUES RETURNING id $$',
+  ],
+  replayedSql: "SELECT 1 FROM pg_proc WHERE proname = 'routing_tick'",
+});
 
 afterEach(async () => {
   await closeConnectionInstance();

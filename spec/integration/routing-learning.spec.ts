@@ -11,29 +11,22 @@ import { closeConnectionInstance, getConnectionInstance, type ConnectionManager,
 import { PoolMetrics, ROUTING_LEARNED, ROUTING_REFUSALS } from '../../lib/admin/metrics';
 import { withAdminClient } from '../helpers/database';
 import { until } from '../helpers/poll';
-import { startReplicaClusterWith, type ReplicaCluster } from '../helpers/replica-cluster';
+import { useReplicaCluster, type ReplicaCluster } from '../helpers/replica-cluster';
 import { capturingLogger, type LogLine } from '../helpers/silent-logger';
 
 let cluster: ReplicaCluster;
 let appCounter = 0;
 
-beforeAll(async () => {
-  cluster = await startReplicaClusterWith(
-    [
-      'CREATE TABLE rl_items (id int PRIMARY KEY, note text NOT NULL)',
-      "INSERT INTO rl_items VALUES (1, 'one'), (2, 'two')",
-      'CREATE TABLE rl_log (id serial PRIMARY KEY, via text NOT NULL)',
-      'CREATE FUNCTION rl_tick(via text) RETURNS int LANGUAGE sql AS $$ INSERT INTO rl_log (via) VALUES (via) RETURNING id $$',
-      'CREATE VIEW rl_ticking AS SELECT rl_tick(\'view\') AS id',
-    ],
-    "SELECT 1 FROM pg_views WHERE viewname = 'rl_ticking'",
-  );
-}, 120_000);
-
-afterAll(async () => {
-  await closeConnectionInstance();
-  await cluster?.stopAll();
-}, 60_000);
+useReplicaCluster((c) => (cluster = c), {
+  statements: [
+    'CREATE TABLE rl_items (id int PRIMARY KEY, note text NOT NULL)',
+    "INSERT INTO rl_items VALUES (1, 'one'), (2, 'two')",
+    'CREATE TABLE rl_log (id serial PRIMARY KEY, via text NOT NULL)',
+    'CREATE FUNCTION rl_tick(via text) RETURNS int LANGUAGE sql AS $$ INSERT INTO rl_log (via) VALUES (via) RETURNING id $$',
+    'CREATE VIEW rl_ticking AS SELECT rl_tick(\'view\') AS id',
+  ],
+  replayedSql: "SELECT 1 FROM pg_views WHERE viewname = 'rl_ticking'",
+});
 
 afterEach(async () => {
   await closeConnectionInstance();

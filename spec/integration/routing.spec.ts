@@ -18,26 +18,19 @@ import {
   type RoutingOptions,
 } from '../../lib';
 import { until } from '../helpers/poll';
-import { startReplicaClusterWith, type ReplicaCluster } from '../helpers/replica-cluster';
+import { useReplicaCluster, type ReplicaCluster } from '../helpers/replica-cluster';
 
 let cluster: ReplicaCluster;
 let appCounter = 0;
 
-beforeAll(async () => {
-  cluster = await startReplicaClusterWith(
-    [
-      'CREATE TABLE routing_items (id serial PRIMARY KEY, note text NOT NULL)',
-      "INSERT INTO routing_items (note) VALUES ('seed')",
-      'CREATE SEQUENCE routing_seq',
-    ],
-    "SELECT 1 FROM pg_class WHERE relname = 'routing_seq'",
-  );
-}, 120_000);
-
-afterAll(async () => {
-  await closeConnectionInstance();
-  await cluster?.stopAll();
-}, 60_000);
+useReplicaCluster((c) => (cluster = c), {
+  statements: [
+    'CREATE TABLE routing_items (id serial PRIMARY KEY, note text NOT NULL)',
+    "INSERT INTO routing_items (note) VALUES ('seed')",
+    'CREATE SEQUENCE routing_seq',
+  ],
+  replayedSql: "SELECT 1 FROM pg_class WHERE relname = 'routing_seq'",
+});
 
 afterEach(async () => {
   await closeConnectionInstance();
