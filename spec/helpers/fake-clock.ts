@@ -128,3 +128,23 @@ export class FakeClock implements Clock {
     return best;
   }
 }
+
+/** Advances `clock` 1 ms at a time until `settled()` or `limit` ms; returns the ms advanced. */
+export async function advanceUntil(clock: FakeClock, settled: () => boolean, limit: number): Promise<number> {
+  let elapsed = 0;
+  while (!settled() && elapsed < limit) {
+    await clock.advanceAsync(1);
+    elapsed++;
+  }
+  return elapsed;
+}
+
+/** Closes managers that run on fake clocks, advancing each clock until its close has finished. */
+export async function closeOnFakeClock(running: ReadonlyArray<{ manager: { close(): Promise<void> }; clock: FakeClock }>): Promise<void> {
+  for (const { manager, clock } of running) {
+    let done = false;
+    const closed = manager.close().finally(() => (done = true));
+    await advanceUntil(clock, () => done, 60_000);
+    await closed;
+  }
+}

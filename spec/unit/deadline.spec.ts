@@ -12,7 +12,7 @@ import { AcquireDeadline, acquireRequest } from '../../lib/pool/deadline';
 import type { ReplicaHealthMonitor } from '../../lib/routing/health';
 import type { Router } from '../../lib/routing/router';
 import { silentLogger } from '../helpers/database';
-import { FakeClock } from '../helpers/fake-clock';
+import { advanceUntil, closeOnFakeClock, FakeClock } from '../helpers/fake-clock';
 import { FakeConnector, type FakeConn, type OpenOutcome } from '../helpers/fake-connector';
 import { checkInvariants, errorCode, observe } from '../helpers/invariants';
 
@@ -58,23 +58,7 @@ async function fakeManager(primaryOutcome: OpenOutcome, replicaOutcome: OpenOutc
   return setup;
 }
 
-afterEach(async () => {
-  for (const { manager, clock } of live.splice(0)) {
-    const closed = observe(manager.close());
-    await clock.advanceAsync(60_000);
-    await closed.promise;
-  }
-});
-
-/** Advances the fake clock 1 ms at a time until `settled()` or `limit` ms; returns the ms advanced. */
-async function advanceUntil(clock: FakeClock, settled: () => boolean, limit: number): Promise<number> {
-  let elapsed = 0;
-  while (!settled() && elapsed < limit) {
-    await clock.advanceAsync(1);
-    elapsed++;
-  }
-  return elapsed;
-}
+afterEach(() => closeOnFakeClock(live.splice(0)));
 
 describe('one deadline per call', () => {
   test('a read whose replica hangs falls back to the primary within the caller\'s timeoutMs, not 1.5x it', async () => {

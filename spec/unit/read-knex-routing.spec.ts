@@ -11,7 +11,7 @@ import type { Connector } from '../../lib/pool/connector';
 import type { ReplicaHealthMonitor } from '../../lib/routing/health';
 import type { Router } from '../../lib/routing/router';
 import { silentLogger } from '../helpers/database';
-import { FakeClock } from '../helpers/fake-clock';
+import { advanceUntil, closeOnFakeClock, FakeClock } from '../helpers/fake-clock';
 import { FakeConnector, type FakeConn, type OpenOutcome } from '../helpers/fake-connector';
 import { checkInvariants, errorCode, observe } from '../helpers/invariants';
 
@@ -77,23 +77,7 @@ async function fakeManager(
   return setup;
 }
 
-afterEach(async () => {
-  for (const { manager, clock } of live.splice(0)) {
-    const closed = observe(manager.close());
-    await clock.advanceAsync(60_000);
-    await closed.promise;
-  }
-});
-
-/** Advances the fake clock 1 ms at a time until `settled()` or `limit` ms; returns the ms advanced. */
-async function advanceUntil(clock: FakeClock, settled: () => boolean, limit: number): Promise<number> {
-  let elapsed = 0;
-  while (!settled() && elapsed < limit) {
-    await clock.advanceAsync(1);
-    elapsed++;
-  }
-  return elapsed;
-}
+afterEach(() => closeOnFakeClock(live.splice(0)));
 
 const REFUSED = { code: '25006', ms: 150 };
 
