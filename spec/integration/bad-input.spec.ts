@@ -4,32 +4,14 @@
  * that the pool still works: a `SELECT 1` on a fresh lease, counts back where they were. The
  * cases that used to kill the process run in a child process (spec/fixtures/bad-input-child.ts).
  */
-import { spawn } from 'node:child_process';
-import * as path from 'node:path';
 import { ConnectionManager, isConnectionManagerError, resolveOptions, type PooledConnection } from '../../lib';
 import { errorCode } from '../helpers/invariants';
 import { testConfig, testDatabaseUrl } from '../helpers/database';
+import { runFixture } from '../helpers/child';
 
-const ROOT = path.resolve(__dirname, '..', '..');
-const CHILD = path.join(ROOT, 'spec', 'fixtures', 'bad-input-child.ts');
 
 function runChild(scenario: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', CHILD, scenario, testDatabaseUrl()], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 25_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runFixture('bad-input-child.ts', [scenario, testDatabaseUrl()], 25_000);
 }
 
 async function rejection(promise: Promise<unknown>): Promise<{ code: string | undefined; message: string; error: unknown }> {

@@ -4,13 +4,11 @@
  * `client.config` describes the manager's connection and limits, and `knex.destroy()` lets a script
  * exit. Every test runs against the real server through the public API.
  */
-import { spawn } from 'node:child_process';
-import * as path from 'node:path';
 import knexFactory, { KnexTimeoutError, type Knex } from 'knex';
 import { closeConnectionInstance, getConnectionInstance, isConnectionManagerError, type ConnectionManager } from '../../lib';
 import { testConfig as config, testDatabaseUrl, withAdminClient } from '../helpers/database';
+import { runFixture } from '../helpers/child';
 
-const ROOT = path.resolve(__dirname, '..', '..');
 const url = testDatabaseUrl();
 
 afterEach(async () => {
@@ -178,22 +176,8 @@ test('client.config describes the connection and limits; a knex built from a cop
 });
 
 test('a script that ends with await knex.destroy() exits by itself', async () => {
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(ROOT, 'spec', 'fixtures', 'knex-destroy-child.ts'), url], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   // A hang detector, not a speed threshold: the script must end on its own.
-  let killed = false;
-  const timer = setTimeout(() => {
-    killed = true;
-    child.kill('SIGKILL');
-  }, 10_000);
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  clearTimeout(timer);
+  const { killed, code, stdout, stderr } = await runFixture('knex-destroy-child.ts', [url], 10_000);
   expect({ killed, code, stderr }).toEqual({ killed: false, code: 0, stderr: '' });
   // It exited with the manager's idle connections still open: they do not hold the process.
   expect(stdout).toContain('destroyed open=true idle=2');
