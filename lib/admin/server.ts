@@ -26,6 +26,7 @@ import { exposureError } from '../net';
 import { crossSiteReason, TokenChecker } from './auth';
 import { drain, errorBody, readBody, routePath, sendJson, tooLarge } from './http';
 import { PoolMetrics } from './metrics';
+import { errorMessage } from '../pool/messages';
 
 /** What the admin endpoint needs of a manager. */
 export interface AdminTarget {
@@ -167,7 +168,7 @@ export async function startAdminServer(target: AdminTarget, options: AdminServer
   server.maxConnections = MAX_CONNECTIONS;
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     handle(req, res).catch((error: unknown) => {
-      log?.error(`Admin endpoint: ${req.method ?? '?'} ${req.url ?? '?'} failed: ${error instanceof Error ? error.message : String(error)}`);
+      log?.error(`Admin endpoint: ${req.method ?? '?'} ${req.url ?? '?'} failed: ${errorMessage(error)}`);
       if (!res.headersSent) sendJson(res, 500, errorBody('internal_error', 'The request failed; see the service log.'));
       else res.destroy();
     });

@@ -10,6 +10,7 @@ import { systemClock, withTimeout, type Clock } from '../pool/clock';
 import type { Connector } from '../pool/connector';
 import type { SessionSetupHook, ValidationHook } from '../options-types';
 import { runAfterCreate, runValidate, type ConnectionSource } from './connection-source';
+import { errorMessage } from '../pool/messages';
 
 /** How long `close()` waits for the server to end a session before destroying the socket. */
 const CLOSE_GRACE_MS = 2_000;
@@ -168,7 +169,7 @@ export class PgConnector implements Connector<PgClient> {
     try {
       await runAfterCreate(hook, raw);
     } catch (error) {
-      this.log.warn(`pool.afterCreate failed; closing the new connection: ${error instanceof Error ? error.message : String(error)}`);
+      this.log.warn(`pool.afterCreate failed; closing the new connection: ${errorMessage(error)}`);
       await closeOnce(raw);
       throw error;
     }

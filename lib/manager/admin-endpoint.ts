@@ -7,6 +7,7 @@ import { PoolMetrics } from '../admin/metrics';
 import { startAdminServer, type AdminServer, type AdminServerOptions, type AdminTarget } from '../admin/server';
 import { ConnectionManagerError } from '../errors';
 import type { PoolObserver } from '../pool/types';
+import { errorMessage } from '../pool/messages';
 
 /** Where the admin endpoint listens (see `ConnectionManager.adminReady`). */
 export interface AdminEndpoint {
@@ -34,7 +35,7 @@ export class AdminEndpointHandle {
       (server) => {
         this.server = server;
       },
-      (error: unknown) => log.error(`Admin endpoint could not start: ${error instanceof Error ? error.message : String(error)}`),
+      (error: unknown) => log.error(`Admin endpoint could not start: ${errorMessage(error)}`),
     );
   }
 

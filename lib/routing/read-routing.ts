@@ -17,6 +17,7 @@ import type { ReadYourWrites } from './read-your-writes';
 import { isReadOnlyViolation, isReplicaFault } from './replica-faults';
 import type { Router } from './router';
 import type { RefusedVia, StatementPolicy } from './statement-policy';
+import { errorMessage } from '../pool/messages';
 
 type PgEntryPool = Pool<PgClient, PgPooledConnection>;
 
@@ -92,7 +93,7 @@ export class ReadRouting {
       return entry;
     } catch (error) {
       if (isConnectionManagerError(error, 'E_ABORTED') || isConnectionManagerError(error, 'E_POOL_CLOSED') || isConnectionManagerError(error, 'E_INVALID_CONFIG')) throw error;
-      this.router.markUnhealthy(replica, `could not lend a connection: ${error instanceof Error ? error.message : String(error)}`);
+      this.router.markUnhealthy(replica, `could not lend a connection: ${errorMessage(error)}`);
       return this.primary.acquire(deadline);
     }
   }
@@ -144,7 +145,7 @@ export class ReadRouting {
       return true;
     }
     const replica = this.router.replicas.find((r) => r.handle.pool === pool);
-    if (replica) this.router.markUnhealthy(replica, `a read failed: ${error instanceof Error ? error.message : String(error)}`);
+    if (replica) this.router.markUnhealthy(replica, `a read failed: ${errorMessage(error)}`);
     return true;
   }
 
