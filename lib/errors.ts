@@ -15,7 +15,9 @@ export type ErrorCode =
   | 'E_QUEUE_FULL'
   | 'E_RATE_LIMITED'
   | 'E_DB_UNAVAILABLE'
-  | 'E_COMMIT_UNKNOWN';
+  | 'E_COMMIT_UNKNOWN'
+  | 'E_UNKNOWN_POOL'
+  | 'E_TOO_MANY_POOLS';
 
 /**
  * Marks an error the library made that is not a {@link ConnectionManagerError} by class, because it

@@ -1,7 +1,9 @@
 /**
- * The connection manager: owns the primary's pool and one pool per read replica, the knex
- * instances drawing from them, the read/write router, and the admin triggers. One per process
- * (see instance.ts).
+ * The connection manager: owns the default pool (the primary's pool and one pool per read replica,
+ * the knex instances drawing from them, the read/write router; lib/manager/named-pool.ts), the
+ * named pools and those made on demand (lib/named-pools), the connection budget across all of
+ * them, and the admin endpoint. One per process (see instance.ts). Its lease, query and admin
+ * methods are its default pool's; `pool(name)` reaches the others.
  */
 import type { Knex } from 'knex';
 import type { Client as PgClient, QueryResult } from 'pg';
@@ -9,30 +11,26 @@ import type { Logger } from 'winston';
 import { ConnectionManagerError } from './errors';
 import { createManagerLogger } from './logger';
 import type { ResolvedConfig } from './options';
-import { validateCallback, validateCallOptions, validateQueryArguments, type CheckedCallOptions } from './call-options';
+import { validateCallback } from './call-options';
 import { systemClock, type Clock } from './pool/clock';
 import type { AcquireOptions, Pool } from './pool/pool';
 import type { ManagerPoolStats } from './pool/stats';
-import { createPgPool, type PgPool } from './driver/pg-pool';
-import { exposeConfig, keepOnDestroy } from './driver/knex-adapter';
 import type { PgPooledConnection, PooledConnection, Row } from './driver/pooled-connection';
-import type { ReplicaHealthMonitor } from './routing/health';
-import { ReadYourWrites } from './routing/read-your-writes';
-import { Router } from './routing/router';
-import { createHealthMonitor, createReadKnex, createReplicas, replicaStats } from './routing/replicas';
-import { ReadRouting } from './routing/read-routing';
-import { StatementPolicy } from './routing/statement-policy';
-import { expireEveryPool, renewEveryPool, resetEveryPool } from './manager/triggers';
+import { createWriteMarks } from './routing/read-your-writes';
 import type { GetConnectionOptions, ManagerDependencies } from './manager/types';
-import { warmUp, type WarmUpOptions } from './resilience/warm-up';
+import { NamedPool, type PoolHandle } from './manager/named-pool';
+import type { WarmUpOptions } from './resilience/warm-up';
 import { FAULT_SEAM } from './resilience/seam';
-import { runTransaction, withRetry, type RetryHost, type RetryPolicyOptions, type TransactionOptions } from './resilience/retry';
+import { withRetry, type RetryPolicyOptions, type TransactionOptions } from './resilience/retry';
 import { AdminEndpointHandle, adminNotConfigured, type AdminEndpoint } from './manager/admin-endpoint';
-import { TagAdmission } from './admission/policy';
 import { checkTags, runWithTags } from './admission/tags';
+import { ConnectionBudget } from './named-pools/budget';
+import { PoolDirectory } from './named-pools/directory';
+import { namedPoolStats } from './named-pools/stats';
 
 export type { AdminEndpoint } from './manager/admin-endpoint';
 export type { GetConnectionOptions, ManagerDependencies } from './manager/types';
+export type { PoolHandle } from './manager/named-pool';
 
 export type { ManagerPoolStats, ReplicaPoolStats, RoutingStats } from './pool/stats';
 
@@ -52,15 +50,11 @@ export class ConnectionManager {
   /** The validated configuration this manager was created from. */
   readonly config: ResolvedConfig;
 
-  private readonly primary: PgPool;
-  private readonly retryHost: RetryHost;
-  private readonly router: Router;
-  private readonly health: ReplicaHealthMonitor | undefined;
-  private readonly readYourWrites: ReadYourWrites;
-  /** Decides where each lease and statement goes. */
-  private readonly routing: ReadRouting;
-  /** The declared and learned write names, and the session-state warnings given. */
-  private readonly statements: StatementPolicy;
+  /** The default pool (`pool('primary')`). */
+  private readonly main: NamedPool;
+  /** Named pools and pools made on demand (undefined when neither is configured, nor a budget). */
+  private readonly directory: PoolDirectory | undefined;
+  private readonly budget: ConnectionBudget | undefined;
   private readonly clock: Clock;
   private readonly log: Logger;
   private closing: Promise<void> | undefined;
@@ -72,30 +66,22 @@ export class ConnectionManager {
     this.config = config;
     this.clock = dependencies.clock ?? systemClock;
     this.log = createManagerLogger(config.logger);
-    this.retryHost = { clock: this.clock, random: Math.random, retried: () => this.primary.pool.noteRetry() };
-    this.primary = createPgPool('primary', config.connection, config, this.clock, this.log, dependencies.connector);
-    this.knex = this.primary.knex;
-    const replicas = createReplicas(config, this.clock, this.log, dependencies.connector);
-    this.router = new Router(replicas, config.routing.strategy, this.log);
-    this.readYourWrites = new ReadYourWrites(config.routing.readYourWritesMs, this.clock);
-    this.health = replicas.length > 0 ? createHealthMonitor(this.router, config, this.clock, this.log) : undefined;
-    this.statements = new StatementPolicy(config.routing, this.log);
-    this.routing = new ReadRouting(this.primary.pool, this.router, this.readYourWrites, this.clock, config.pool, this.statements);
-    // Without replicas, reads go to the primary's knex.
-    this.readKnex = replicas.length === 0 ? this.knex : createReadKnex(config, this.knex, this.routing);
-    if (this.readKnex !== this.knex) exposeConfig(this.readKnex, config.connection, config);
-    // The pool is shared, so `knex.destroy()` leaves it open (docs/knex.md); the process still
-    // exits after it, because idle connections do not hold the event loop open.
-    keepOnDestroy(this.knex);
-    if (this.readKnex !== this.knex) keepOnDestroy(this.readKnex);
-    // Each pool gets its own policy: quotas and fair share count the connections of that pool.
-    if (config.admission) for (const pool of this.pools) pool.useAdmission(new TagAdmission(config.admission, this.clock));
+    this.budget = config.budget === undefined ? undefined : new ConnectionBudget(config.budget.maxConnections);
+    const parts = { clock: this.clock, log: this.log, connector: dependencies.connector, budget: this.budget, writeMarks: createWriteMarks() };
+    this.main = new NamedPool('primary', config, parts);
+    this.knex = this.main.knex;
+    this.readKnex = this.main.readKnex;
+    const named = Object.keys(config.pools).length > 0 || config.poolFactory !== undefined || config.budget !== undefined;
+    this.directory = named ? new PoolDirectory(config, parts, (pool) => this.adminEndpoint?.observe(pool.observed)) : undefined;
     if (config.admin) {
-      const observed = [{ name: 'primary', pool: this.primary.pool }, ...replicas.map((r) => ({ name: r.name, pool: r.handle.pool }))];
+      const observed = [this.main, ...(this.directory?.pools() ?? [])].flatMap((pool) => pool.observed);
       this.adminEndpoint = new AdminEndpointHandle(this, config.admin, observed, this.log);
     }
+    const replicas = this.main.router.replicas;
+    const others = Object.keys(config.pools);
     this.log.info(
-      `Connection manager started (min: ${config.pool.min}, max: ${config.pool.max}${replicas.length ? `, replicas: ${replicas.map((r) => r.name).join(', ')}` : ''})`,
+      `Connection manager started (min: ${config.pool.min}, max: ${config.pool.max}${replicas.length ? `, replicas: ${replicas.map((r) => r.name).join(', ')}` : ''}` +
+        `${others.length ? `, pools: ${others.join(', ')}` : ''}${config.budget ? `, budget: ${config.budget.maxConnections} connections` : ''})`,
     );
   }
 
@@ -117,11 +103,24 @@ export class ConnectionManager {
 
   /** The pools, for `injectFaults()` (knex-connection-manager/testing) only. */
   [FAULT_SEAM](): PgEntryPool[] {
-    return this.pools;
+    return this.main.pools;
   }
 
-  private get pools(): PgEntryPool[] {
-    return [this.primary.pool, ...this.router.replicas.map((r) => r.handle.pool)];
+  /**
+   * The pool named `name`, with the same API as the manager's own (which is `pool('primary')`'s):
+   * one of `pools`, or one `poolFactory` makes on the first use of `name` (concurrent first uses
+   * share one call). A handle of a made pool stays good after the pool was closed as idle: its next
+   * call makes the pool again. Cached: a call for a known name costs two Map lookups.
+   * @throws ConnectionManagerError `E_UNKNOWN_POOL` for a name not in `pools` when there is no
+   *   `poolFactory` or it returned undefined (an async factory's answer rejects the handle's calls
+   *   instead); `E_TOO_MANY_POOLS` when `maxPools` made pools are open and none is quiet;
+   *   `E_INVALID_CONFIG` for a name that is not a string of 1-128 characters.
+   */
+  pool(name: string): PoolHandle {
+    if (name === 'primary') return this.main;
+    if (this.directory !== undefined) return this.directory.handle(name);
+    if (typeof name !== 'string') throw new ConnectionManagerError('E_INVALID_CONFIG', `Invalid pool name: expected a string, got ${typeof name}. Pass the name of a pool, such as "primary".`);
+    throw new ConnectionManagerError('E_UNKNOWN_POOL', `No pool named ${JSON.stringify(name)}: no "pools" or "poolFactory" is configured, so the only pool is "primary". Add it to "pools", or configure a poolFactory.`);
   }
 
   /**
@@ -131,8 +130,7 @@ export class ConnectionManager {
    *   `E_POOL_CLOSED` after `close()`.
    */
   async ready(): Promise<void> {
-    await this.primary.pool.ready();
-    if (this.health) await this.health.firstRound;
+    await Promise.all([this.main, ...(this.directory?.pools() ?? [])].map((pool) => pool.ready()));
   }
 
   /**
@@ -143,13 +141,7 @@ export class ConnectionManager {
    * Bad options reject with `E_INVALID_CONFIG` before anything else is looked at.
    */
   getConnection(options?: GetConnectionOptions): Promise<PooledConnection> {
-    let checked: CheckedCallOptions;
-    try {
-      checked = validateCallOptions(options, 'getConnection');
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return this.routing.lease(checked);
+    return this.main.getConnection(options);
   }
 
   /**
@@ -160,7 +152,8 @@ export class ConnectionManager {
    */
   withReadYourWrites<T>(fn: () => T): T {
     validateCallback(fn, 'withReadYourWrites');
-    return this.readYourWrites.run(fn);
+    // Every pool shares the scope's write marks (routing/read-your-writes.ts).
+    return this.main.withReadYourWrites(fn);
   }
 
   /**
@@ -185,51 +178,38 @@ export class ConnectionManager {
    * per kind: the next call may run on another connection.
    */
   async query<R extends Row = Row>(sql: string, bindings?: readonly unknown[], options?: AcquireOptions): Promise<QueryResult<R>> {
-    validateQueryArguments(sql, bindings);
-    return this.routing.query<R>(sql, bindings, validateCallOptions(options, 'query'));
+    return this.main.query<R>(sql, bindings, options);
   }
 
   /**
-   * Gives a connection back (to whichever pool lent it). A connection left inside a transaction is
-   * rolled back before reuse.
+   * Gives a connection back to whichever pool lent it (a named pool's too). A connection left
+   * inside a transaction is rolled back before reuse.
    * @throws ConnectionManagerError `E_NOT_CHECKED_OUT` when it is not checked out from this manager
    *   (released twice, or from another manager).
    */
   releaseConnection(connection: PooledConnection): Promise<void> {
-    try {
-      this.routing.poolOf(connection).release(connection as PgPooledConnection);
-      return RESOLVED;
-    } catch (error) {
-      return Promise.reject(error);
+    if (this.directory !== undefined && this.main.ownerOf(connection) === undefined) {
+      for (const pool of this.directory.pools()) if (pool.ownerOf(connection) !== undefined) return pool.releaseConnection(connection);
     }
+    return this.main.releaseConnection(connection);
   }
 
   /**
    * Runs `fn` with a checked-out connection and always releases it, whatever `fn` does.
    * Takes the options of {@link ConnectionManager.getConnection}, checked the same way.
    */
-  async withConnection<T>(fn: (connection: PooledConnection) => Promise<T> | T, options?: GetConnectionOptions): Promise<T> {
-    validateCallback(fn, 'withConnection');
-    const connection = await this.routing.lease(validateCallOptions(options, 'withConnection'));
-    const lease = connection.leases;
-    try {
-      return await fn(connection);
-    } finally {
-      // Skip the release if `fn` already released it (and it may since have gone to someone else).
-      if (connection.state === 'inUse' && connection.leases === lease) this.routing.poolOf(connection).release(connection);
-    }
+  withConnection<T>(fn: (connection: PooledConnection) => Promise<T> | T, options?: GetConnectionOptions): Promise<T> {
+    return this.main.withConnection(fn, options);
   }
 
   /**
    * A consistent snapshot of the primary's pool, plus, when replicas are configured, each replica's
-   * and `routing` (learned write names, read-only refusals, session-state warnings given).
+   * and `routing` (learned write names, read-only refusals, session-state warnings given); with
+   * named pools or a budget, every pool by name (`pools`), the budget and the totals.
    */
   getPoolStats(): ManagerPoolStats {
-    const stats: ManagerPoolStats = this.primary.pool.stats();
-    if (this.router.replicas.length > 0) {
-      stats.replicas = replicaStats(this.router.replicas);
-      stats.routing = this.statements.stats();
-    }
+    const stats = this.main.getPoolStats();
+    if (this.directory !== undefined) namedPoolStats(stats, this.main, this.directory, this.budget);
     return stats;
   }
 
@@ -238,7 +218,7 @@ export class ConnectionManager {
    * (40P01) or a lost connection; any other error passes through unchanged (docs/resilience.md).
    */
   withRetry<T>(fn: () => Promise<T> | T, options?: RetryPolicyOptions): Promise<T> {
-    return withRetry(fn, options, this.retryHost);
+    return withRetry(fn, options, this.main.retryHost);
   }
 
   /**
@@ -246,9 +226,7 @@ export class ConnectionManager {
    * a connection lost before COMMIT. @throws `E_COMMIT_UNKNOWN` if lost after COMMIT was sent.
    */
   transaction<T>(fn: (trx: Knex.Transaction) => Promise<T> | T, options?: TransactionOptions): Promise<T> {
-    // Each attempt's acquire carries the transaction's tags (admission: quotas, fair share, stats).
-    const lease = options?.tags === undefined ? undefined : { tags: options.tags };
-    return runTransaction((attempt) => this.withConnection(attempt, lease), fn, options, this.retryHost);
+    return this.main.transaction(fn, options);
   }
 
   /**
@@ -256,7 +234,7 @@ export class ConnectionManager {
    * how many are. @throws `E_CONNECT` when not within `timeoutMs` (default `pool.acquireTimeoutMs`).
    */
   warmUp(n: number, options?: WarmUpOptions): Promise<number> {
-    return warmUp(this.primary.pool, n, options, this.clock, this.log);
+    return this.main.warmUp(n, options);
   }
 
   /**
@@ -264,8 +242,7 @@ export class ConnectionManager {
    * `pool.validate`) bounded by `pool.validationTimeoutMs`. Never throws.
    */
   isConnectionValid(connection: PooledConnection): Promise<boolean> {
-    if (typeof connection !== 'object' || connection === null) return Promise.resolve(false);
-    return this.routing.poolOf(connection).validateLease(connection);
+    return this.main.isConnectionValid(connection);
   }
 
   /**
@@ -279,7 +256,7 @@ export class ConnectionManager {
    */
   async resetPool(): Promise<number> {
     this.assertOpen();
-    return resetEveryPool(this.pools, this.log);
+    return this.main.resetPool();
   }
 
   /**
@@ -290,7 +267,7 @@ export class ConnectionManager {
    */
   async triggerExpireConnections(): Promise<number> {
     this.assertOpen();
-    return expireEveryPool(this.pools, this.clock, this.log);
+    return this.main.triggerExpireConnections();
   }
 
   /**
@@ -305,7 +282,7 @@ export class ConnectionManager {
    */
   async triggerRenewConnections(): Promise<number> {
     this.assertOpen();
-    return renewEveryPool(this.pools, this.log);
+    return this.main.triggerRenewConnections();
   }
 
   /** True until `close()` is called. */
@@ -318,11 +295,7 @@ export class ConnectionManager {
    * when released (or by force after `pool.closeTimeoutMs`). Resolves when no server session is left.
    */
   close(): Promise<void> {
-    this.closing ??= Promise.all([
-      this.health?.stop(),
-      this.adminEndpoint?.close(),
-      ...this.pools.map((pool) => pool.close()),
-    ]).then(() => undefined);
+    this.closing ??= Promise.all([this.adminEndpoint?.close(), this.main.close(), this.directory?.close()]).then(() => undefined);
     return this.closing;
   }
 
@@ -332,7 +305,3 @@ export class ConnectionManager {
     }
   }
 }
-
-/** One settled promise shared by every successful release (saves an allocation per query). */
-const RESOLVED: Promise<void> = Promise.resolve();
-

@@ -202,6 +202,51 @@ export interface ConnectionManagerConfig {
   admission?: AdmissionOptions;
   /** The circuit breaker of each pool; `false` turns it off. Default `{ failureThreshold: 5, openMs: 1000 }`. */
   circuitBreaker?: CircuitBreakerOptions | false;
+  /** Named pools over other databases or roles, by name (`manager.pool(name)`; docs/named-pools.md). */
+  pools?: Record<string, NamedPoolConfig>;
+  /** Makes a pool for a name not in `pools` on its first `manager.pool(name)`; `undefined` means no such pool. */
+  poolFactory?: PoolFactory;
+  /** Most pools made by `poolFactory` open at once; the least recently used idle one closes to make room. Default 100. */
+  maxPools?: number;
+  /** A pool made by `poolFactory` unused for this long is closed and forgotten; 0 never. Default 300000 (5 min). */
+  poolIdleTimeoutMs?: number;
+  /** One limit on the connections of every pool of the manager together; none when left out. */
+  budget?: BudgetOptions;
+}
+
+/**
+ * One of `pools`: a database (or role) of its own. `pool` options not given are the top level's,
+ * except `min` and `minIdle` (0 unless given); retry, knex, admission and circuit breaker settings
+ * are the top level's.
+ */
+export interface NamedPoolConfig {
+  connection: StaticConnection | ConnectionProvider;
+  pool?: PoolOptions;
+  replicas?: ReplicaConfig[];
+  routing?: RoutingOptions;
+}
+
+/** What `poolFactory` returns for a name it knows: a pool of one database, without replicas. */
+export interface PoolFactoryResult {
+  connection: StaticConnection | ConnectionProvider;
+  pool?: PoolOptions;
+}
+
+/** Called once per name (concurrent first uses share the call); `undefined` means the name is unknown (`E_UNKNOWN_POOL`). */
+export type PoolFactory = (name: string) => PoolFactoryResult | undefined | Promise<PoolFactoryResult | undefined>;
+
+/** `budget`: the most connections of the whole manager. */
+export interface BudgetOptions {
+  /** Connections of every pool together (open, being opened or being closed); at least the sum of every static pool's `min`. */
+  maxConnections: number;
+}
+
+/** A named pool after validation: the sections every pool has, defaults filled in. */
+export interface ResolvedNamedPool {
+  connection: StaticConnection | ConnectionProvider;
+  pool: ResolvedPoolOptions;
+  replicas: Array<Required<ReplicaConfig>>;
+  routing: Required<RoutingOptions>;
 }
 
 /** The numeric pool options. */
@@ -226,4 +271,11 @@ export interface ResolvedConfig {
   admission?: ResolvedAdmissionOptions;
   /** `false` when turned off. */
   circuitBreaker: ResolvedCircuitBreakerOptions | false;
+  /** Named pools by name; empty when none are configured. */
+  pools: Record<string, ResolvedNamedPool>;
+  poolFactory?: PoolFactory;
+  maxPools: number;
+  poolIdleTimeoutMs: number;
+  /** Undefined when there is no budget. */
+  budget?: Required<BudgetOptions>;
 }

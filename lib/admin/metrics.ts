@@ -28,6 +28,7 @@ export const COUNTER_METRICS: Readonly<Record<keyof PoolCounters, { name: string
   renewed: { name: 'kcm_pool_connections_renewed_total', help: 'Connections replaced by a renewal.' },
   leaksDetected: { name: 'kcm_pool_leaks_detected_total', help: 'Leases reported as possible leaks.' },
   transactionRetries: { name: 'kcm_pool_transaction_retries_total', help: 'Attempts of manager.transaction() and withRetry() after the first.' },
+  reclaimed: { name: 'kcm_pool_connections_reclaimed_total', help: 'Connections closed to give their slot of the connection budget to another pool.' },
 };
 
 /** Gauge name and the `PoolStats` field it reports. */

@@ -9,6 +9,7 @@ import type { Logger } from 'winston';
 import type { ResolvedConfig } from '../options';
 import type { Clock } from '../pool/clock';
 import type { Connector } from '../pool/connector';
+import type { BudgetSeam } from '../pool/types';
 import { Pool } from '../pool/pool';
 import { ConnectionSource } from './connection-source';
 import { bindKnex, createKnex, exposeConfig, LeasingPoolAdapter } from './knex-adapter';
@@ -46,7 +47,11 @@ export function driverSettings(connection: ResolvedConfig['connection'], config:
   return base;
 }
 
-/** Builds the pool named `name` over `connection`. */
+/**
+ * Builds the pool named `name` over `connection`.
+ * @param label where `connection` was configured, for error messages (`connection`, `replicas[r1].connection`, …).
+ * @param budget the manager's connection budget, when one is configured.
+ */
 export function createPgPool(
   name: string,
   connection: ResolvedConfig['connection'],
@@ -54,6 +59,8 @@ export function createPgPool(
   clock: Clock,
   logger: Logger,
   connectorFactory?: ConnectorFactory,
+  label: string = name === 'primary' ? 'connection' : `replicas[${name}].connection`,
+  budget?: BudgetSeam,
 ): PgPool {
   // The adapter is handed to knex before the pool exists (the pool's connector needs knex's client).
   const ref: { pool?: Pool<PgClient, PgPooledConnection> } = {};
@@ -66,7 +73,7 @@ export function createPgPool(
   exposeConfig(knex, connection, config);
   const setup = {
     // Fixed settings are already the knex client's; a function is called as each open needs it.
-    source: typeof connection === 'function' ? new ConnectionSource(connection, (c) => driverSettings(c, config), name === 'primary' ? 'connection' : `replicas[${name}].connection`) : undefined,
+    source: typeof connection === 'function' ? new ConnectionSource(connection, (c) => driverSettings(c, config), label) : undefined,
     afterCreate: config.pool.afterCreate,
     validate: config.pool.validate,
   };
@@ -76,6 +83,7 @@ export function createPgPool(
     options: config.pool,
     retry: config.retry,
     circuitBreaker: config.circuitBreaker,
+    budget,
     connector,
     clock,
     logger,

@@ -25,11 +25,12 @@ export interface ObservedPool {
 export class AdminEndpointHandle {
   private server: AdminServer | undefined;
   private readonly start: Promise<AdminServer>;
+  private readonly metrics: PoolMetrics;
 
   constructor(target: AdminTarget, options: Omit<AdminServerOptions, 'metrics' | 'logger'>, pools: readonly ObservedPool[], log: Logger) {
     // Histograms are fed by pool events; gauges and counters are read at scrape time.
-    const metrics = new PoolMetrics(() => target.getPoolStats());
-    for (const p of pools) p.pool.observe(metrics.observer(p.name));
+    const metrics = (this.metrics = new PoolMetrics(() => target.getPoolStats()));
+    this.observe(pools);
     this.start = startAdminServer(target, { ...options, metrics, logger: log });
     this.start.then(
       (server) => {
@@ -37,6 +38,11 @@ export class AdminEndpointHandle {
       },
       (error: unknown) => log.error(`Admin endpoint could not start: ${errorMessage(error)}`),
     );
+  }
+
+  /** Feeds the histograms from the events of `pools` too (a pool made after the start). */
+  observe(pools: readonly ObservedPool[]): void {
+    for (const p of pools) p.pool.observe(this.metrics.observer(p.name));
   }
 
   /** Where it listens, once it does. */

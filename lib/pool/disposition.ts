@@ -32,7 +32,7 @@ const RETURN: Disposition = Object.freeze({ kind: 'return' });
 const ROLLBACK: Disposition = Object.freeze({ kind: 'rollback' });
 
 const CLOSE_REASONS: readonly CloseReason[] = [
-  'broken', 'validation', 'retired', 'expired', 'idle', 'renewed', 'reset', 'poolClosed', 'createAbandoned', 'disposed',
+  'broken', 'validation', 'retired', 'expired', 'idle', 'renewed', 'reset', 'poolClosed', 'createAbandoned', 'disposed', 'reclaimed',
 ];
 
 /** One frozen close decision per reason, made once. */
@@ -44,10 +44,12 @@ const CLOSE = Object.fromEntries(
  * Decides where `entry` goes. In order: a failed check or a dead connection is closed (`validation`
  * after a check, `broken` otherwise); everything is closed while the pool is closing; a retired
  * record is closed under its retire reason; one opened before the latest reset is closed (`reset`);
- * one released inside a transaction is rolled back first; everything else returns to service (the
- * oldest waiter, or idle).
+ * one the connection budget claims for another pool is closed (`reclaimed`: closing also ends a
+ * transaction left open); one released inside a transaction is rolled back first; everything else
+ * returns to service (the oldest waiter, or idle).
  * @param generation the pool's current generation (see `Pool.beginGeneration`).
  * @param inTransaction the session is inside a transaction (read only at `release`).
+ * @param claimed the connection budget claims this record's slot for another pool (never at `opened`).
  */
 export function disposition(
   point: DispositionPoint,
@@ -55,12 +57,14 @@ export function disposition(
   poolOpen: boolean,
   generation: number,
   inTransaction: boolean,
+  claimed = false,
 ): Disposition {
   if (point === 'checkFailed') return CLOSE.validation;
   if (entry.broken !== undefined) return point === 'checked' ? CLOSE.validation : CLOSE.broken;
   if (!poolOpen) return CLOSE.poolClosed;
   if (entry.retire) return CLOSE[entry.retireReason];
   if (entry.generation < generation) return CLOSE.reset;
+  if (claimed && point !== 'opened') return CLOSE.reclaimed;
   if (point === 'release' && inTransaction) return ROLLBACK;
   return RETURN;
 }
@@ -83,4 +87,6 @@ export const CLOSE_COUNTER: Readonly<Record<CloseReason, keyof PoolCounters | un
   // The driver gave up on the session (a query timed out without being cancelled and may still be
   // running): like a dead connection, it must never be lent again.
   disposed: 'validationFailures',
+  // Closed to give its slot of the connection budget to another pool (lib/named-pools).
+  reclaimed: 'reclaimed',
 };

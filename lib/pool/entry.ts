@@ -26,7 +26,8 @@ export type CloseReason =
   | 'reset'
   | 'poolClosed'
   | 'createAbandoned'
-  | 'disposed';
+  | 'disposed'
+  | 'reclaimed';
 
 const TRANSITIONS: Readonly<Record<EntryState, readonly EntryState[]>> = {
   creating: ['reserved', 'closing'],

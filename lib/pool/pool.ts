@@ -15,7 +15,7 @@ import { longestHeld, statsSnapshot, type HeldConnection, type PoolStats } from 
 import type { AdmissionPolicy, Waiter } from './waiters';
 import { Housekeeper } from './housekeeper';
 import { abortedError, acquireTimeoutError, connectError, countsMeta, describeCounts, errorMessage, queueFullError, saturatedMessage } from './messages';
-import { opensToStart, uncoveredWaiters } from './growth';
+import { uncoveredWaiters } from './growth';
 import { PoolUpkeep } from './upkeep';
 import type { AcquireOptions, PoolConfig, PoolObserver } from './types';
 import { acquireRequest, type AcquireDeadline, type AcquireRequest } from './deadline';
@@ -264,10 +264,7 @@ export class Pool<C, E extends PoolEntry<C>> extends PoolUpkeep<C, E> {
         this.serve(waiter, entry);
       }
     }
-    const r = this.registry;
-    const o = this.options;
-    const opens = opensToStart(this.waiters.size, r.pendingCount, this.incoming, r.openCount, r.occupied, o.min, o.max, r.idleCount, o.minIdle);
-    for (let i = opens; i > 0; i--) void this.openOne();
+    for (let i = this.need(); i > 0; i--) void this.openOne();
   }
 
   // ── ready / close ───────────────────────────────────────────────────────────────────────────
@@ -323,6 +320,7 @@ export class Pool<C, E extends PoolEntry<C>> extends PoolUpkeep<C, E> {
   protected checkClosed(): void {
     if (this.state !== 'closing' || this.registry.occupied > 0) return;
     this.state = 'closed';
+    this.budget?.leave(this);
     if (this.closeTimer !== undefined) this.clock.clearTimer(this.closeTimer);
     this.log.info('Pool closed', { pool: this.name, created: this.counters.created, destroyed: this.counters.destroyed });
     this.closeResolve?.();

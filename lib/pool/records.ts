@@ -21,13 +21,13 @@ import { connectError, countsMeta, errorMessage, poolClosedError } from './messa
 import { CLOSE_COUNTER, disposition, type Disposition, type DispositionPoint } from './disposition';
 import { Opener } from './opener';
 import { OpenWaiters } from './open-waiters';
-import type { PoolConfig, PoolObserver } from './types';
+import type { BudgetMember, BudgetSeam, PoolConfig, PoolObserver } from './types';
 import { createBreaker, type Breaker } from '../resilience/breaker';
 
 export type PoolState = 'open' | 'closing' | 'closed';
 
 /** The record side of a pool of connections of type `C`, recorded as entries of type `E`. */
-export abstract class PoolRecords<C, E extends PoolEntry<C>> {
+export abstract class PoolRecords<C, E extends PoolEntry<C>> implements BudgetMember {
   readonly name: string;
   readonly options: ResolvedPoolOptions;
   protected readonly counters: PoolCounters = newCounters();
@@ -57,6 +57,8 @@ export abstract class PoolRecords<C, E extends PoolEntry<C>> {
   private readonly createEntry: (pool: object) => E;
   /** Bumped by `resetPool()`: opens started before a reset are closed as soon as they finish. */
   protected generation = 0;
+  /** The connection budget shared with other pools (lib/named-pools), when configured. */
+  protected readonly budget: BudgetSeam | undefined;
 
   constructor(config: PoolConfig<C, E>) {
     this.name = config.name;
@@ -83,6 +85,8 @@ export abstract class PoolRecords<C, E extends PoolEntry<C>> {
     const breakerHost = { name: this.name, isOpen: host.isOpen, tripped: (error: Error) => this.failWaiters(error), probe: () => void this.openOne() };
     this.breaker = createBreaker(config.circuitBreaker, breakerHost, config.retry, this.clock, this.log, this.random);
     this.opener = new Opener(host, this.connector, config.retry, this.options.createTimeoutMs, this.clock, this.log, this.random, this.breaker);
+    this.budget = config.budget;
+    this.budget?.join(this);
   }
 
   /** True while the circuit breaker refuses new connections (open, or a probe in flight). */
@@ -103,6 +107,11 @@ export abstract class PoolRecords<C, E extends PoolEntry<C>> {
 
   /** Matches idle records to waiters and starts the opens needed (pool.ts). */
   abstract pump(): void;
+  /** The connection budget's questions (upkeep.ts; `waiting` in pool.ts). */
+  abstract get waiting(): number;
+  abstract need(): number;
+  abstract longestIdleSince(): number | undefined;
+  abstract reclaimIdle(): boolean;
   /** Gives a record in service to the oldest waiter, or makes it idle (pool.ts). */
   protected abstract returnToPool(entry: E, now?: number): void;
   /** Rolls a released record's transaction back, then decides again (pool.ts). */
@@ -142,7 +151,10 @@ export abstract class PoolRecords<C, E extends PoolEntry<C>> {
 
   /** Decides where `entry` goes at `point` and carries it out: close, roll back first, or back to service. */
   protected place(point: DispositionPoint, entry: E, inTransaction: boolean, now?: number): void {
-    const decision: Disposition = disposition(point, entry, this.state === 'open', this.generation, inTransaction);
+    // The budget's claim is a question without side effects (one Set size read while no pool waits
+    // on it); a close it causes is counted in closeRecord, whichever way it came.
+    const claimed = this.budget !== undefined && point !== 'opened' && this.budget.claims(this);
+    const decision: Disposition = disposition(point, entry, this.state === 'open', this.generation, inTransaction, claimed);
     if (decision.kind === 'close') void this.destroy(entry, decision.reason);
     else if (decision.kind === 'rollback') void this.rollbackThenReturn(entry);
     else this.returnToPool(entry, now);
@@ -152,6 +164,8 @@ export abstract class PoolRecords<C, E extends PoolEntry<C>> {
 
   openOne(): Promise<E | undefined> {
     if (this.state !== 'open' || this.registry.occupied >= this.options.max || this.breaker.blocking) return Promise.resolve(undefined);
+    // Over the manager's connection budget: the budget queues this pool and may reclaim a slot.
+    if (this.budget !== undefined && !this.budget.take(this)) return Promise.resolve(undefined);
     const entry = this.createEntry(this);
     entry.generation = this.generation;
     this.registry.addPending(entry);
@@ -179,6 +193,7 @@ export abstract class PoolRecords<C, E extends PoolEntry<C>> {
       this.registry.move(entry, 'closing');
       void this.closeRaw(raw, 'a connection opened during close').then(() => {
         this.registry.move(entry, 'closed');
+        this.budget?.give(this, false);
         this.checkClosed();
       });
       return;
@@ -210,6 +225,7 @@ export abstract class PoolRecords<C, E extends PoolEntry<C>> {
   private onOpenFailed(entry: E, error: unknown, startedMono: number): void {
     this.registry.move(entry, 'closing');
     this.registry.move(entry, 'closed');
+    this.budget?.give(this, false);
     if (this.state !== 'open') {
       this.checkClosed();
       return;
@@ -265,6 +281,7 @@ export abstract class PoolRecords<C, E extends PoolEntry<C>> {
     this.counters.destroyed++;
     const counter = CLOSE_COUNTER[reason];
     if (counter !== undefined) this.counters[counter]++;
+    if (reason === 'reclaimed') this.budget?.reclaiming(this);
     this.observer?.closed(this.clock.now() - entry.createdMono, reason);
     this.log.info(`Connection ${entry.id} closed (${reason}) (total: ${this.registry.openCount}/${this.options.max})`, {
       pool: this.name,
@@ -272,6 +289,8 @@ export abstract class PoolRecords<C, E extends PoolEntry<C>> {
     });
     return this.closeRaw(entry.raw as C, entry.id).then(() => {
       this.registry.move(entry, 'closed');
+      // The slot goes back before a renewal's replacement asks for one, so both are judged alike.
+      this.budget?.give(this, reason === 'reclaimed');
       onClosed?.();
       this.pump();
       this.checkClosed();

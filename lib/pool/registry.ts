@@ -98,6 +98,17 @@ export class Registry<C, E extends PoolEntry<C>> implements RegistryCounts {
     return idle.length > 0 ? idle[idle.length - 1] : undefined;
   }
 
+  /**
+   * The idle record unused for longest. O(idle): the stack keeps recency only near its top (a
+   * record taken from the middle is swapped with the top), so this scans; called only when the
+   * connection budget is spent, never on acquire or release.
+   */
+  longestIdle(): E | undefined {
+    let oldest: E | undefined;
+    for (const entry of this.idle) if (oldest === undefined || entry.lastUsedMono < oldest.lastUsedMono) oldest = entry;
+    return oldest;
+  }
+
   /** Open records (idle, inUse, reserved), oldest first, i.e. in creation order (a snapshot). */
   openEntries(): E[] {
     return this.tree.valuesArray();

@@ -34,6 +34,8 @@ export interface PoolCounters {
   leaksDetected: number;
   /** Attempts of `manager.transaction()` / `withRetry()` after the first (primary pool only). */
   transactionRetries: number;
+  /** Connections closed to give their slot of `budget.maxConnections` to another pool (docs/named-pools.md). */
+  reclaimed: number;
 }
 
 /** Acquires that had to wait. */
@@ -114,7 +116,7 @@ export interface PoolStats {
 export function newCounters(): PoolCounters {
   return {
     created: 0, destroyed: 0, acquired: 0, released: 0, timedOut: 0, aborted: 0, createErrors: 0,
-    validationFailures: 0, expired: 0, idleClosed: 0, renewed: 0, leaksDetected: 0, transactionRetries: 0,
+    validationFailures: 0, expired: 0, idleClosed: 0, renewed: 0, leaksDetected: 0, transactionRetries: 0, reclaimed: 0,
   };
 }
 
@@ -222,4 +224,37 @@ export interface ManagerPoolStats extends PoolStats {
   replicas?: Record<string, ReplicaPoolStats>;
   /** With replicas configured: the declared and learned write names at work, and the refusals seen. */
   routing?: RoutingStats;
+  /**
+   * With `pools`, `poolFactory` or `budget` configured: every pool of the manager by name, the
+   * default one as `primary` (docs/named-pools.md).
+   */
+  pools?: Record<string, ManagerPoolStats>;
+  /** With `budget` configured: the connection budget across every pool. */
+  budget?: BudgetStats;
+  /** With `pools`, `poolFactory` or `budget` configured: counts over every pool the manager has had. */
+  totals?: PoolTotals;
+}
+
+/** `stats.budget`: one limit on the connections of every pool of a manager. */
+export interface BudgetStats {
+  /** `budget.maxConnections`. */
+  maxConnections: number;
+  /** Connections of every pool that hold or may soon hold a server session: open, being opened, being closed. */
+  open: number;
+  /** Connections closed to give their slot to another pool. */
+  reclaimed: number;
+  /** Pools waiting for a slot now, in the order they are served. */
+  waitingPools: string[];
+}
+
+/** `stats.totals`: the counters of every pool the manager has had, closed dynamic pools included. */
+export interface PoolTotals {
+  /** Pools open now (the default pool, named pools, their replicas' pools and dynamic pools). */
+  pools: number;
+  /** Dynamic pools made by `poolFactory` so far. */
+  made: number;
+  /** Dynamic pools closed so far (idle past `poolIdleTimeoutMs`, or to make room under `maxPools`). */
+  closed: number;
+  /** Every pool's counters added up, closed pools included. */
+  counters: PoolCounters;
 }

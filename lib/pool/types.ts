@@ -7,6 +7,7 @@ import type { ResolvedCircuitBreakerOptions, ResolvedPoolOptions, ResolvedRetryO
 import type { Clock } from './clock';
 import type { Connector } from './connector';
 import type { CloseReason, PoolEntry } from './entry';
+import type { RegistryCounts } from './registry';
 
 /** Everything a pool is built from. */
 export interface PoolConfig<C, E extends PoolEntry<C>> {
@@ -23,6 +24,46 @@ export interface PoolConfig<C, E extends PoolEntry<C>> {
   circuitBreaker?: ResolvedCircuitBreakerOptions | false;
   /** Random numbers in [0, 1) for backoff and lifetime jitter (replaceable in tests). */
   random?: () => number;
+  /** The connection budget shared with the manager's other pools (lib/named-pools); none when undefined. */
+  budget?: BudgetSeam;
+}
+
+/**
+ * A pool as the connection budget sees it (lib/named-pools/budget.ts): its counts, what it would
+ * open now if the budget allowed, and the two things the budget may ask of it.
+ */
+export interface BudgetMember {
+  readonly name: string;
+  readonly counts: RegistryCounts;
+  readonly options: { readonly min: number };
+  /** Callers waiting for a connection of this pool. */
+  readonly waiting: number;
+  /** Opens it would start now if the budget allowed (what its pump computes). */
+  need(): number;
+  /** Runs its pump: the budget calls it to hand a freed slot to this pool. */
+  pump(): void;
+  /** When its longest-idle connection above `min` was last used (monotonic), or undefined when it has none. */
+  longestIdleSince(): number | undefined;
+  /** Closes that connection (reason `reclaimed`) so another pool can open one; false when there is none. */
+  reclaimIdle(): boolean;
+}
+
+/**
+ * The one seam between a pool and the connection budget: a slot is taken before each open and
+ * given back when the record is gone (closed, or its open failed); at release and after a check
+ * the budget may claim the record for another pool. The budget decides; the pool only asks.
+ */
+export interface BudgetSeam {
+  join(member: BudgetMember): void;
+  leave(member: BudgetMember): void;
+  /** True (and the slot is taken) when `member` may open one more connection now. */
+  take(member: BudgetMember): boolean;
+  /** A slot `member` held is free again; `reclaimed` when it was closed for another pool. */
+  give(member: BudgetMember, reclaimed: boolean): void;
+  /** True when `member` should close the record it is placing, for a pool waiting on the budget. No side effects. */
+  claims(member: BudgetMember): boolean;
+  /** `member` began closing a record for another pool (reason `reclaimed`); its slot comes back through `give`. */
+  reclaiming(member: BudgetMember): void;
 }
 
 /** Receives pool events for metrics; called synchronously, must not throw or block. */

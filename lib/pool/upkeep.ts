@@ -7,11 +7,13 @@
 import { Mutex } from 'async-mutex';
 import { isOpenState, type CloseReason, type PoolEntry } from './entry';
 import type { PoolMaintenance } from './maintenance';
+import { opensToStart } from './growth';
 import { isOwnRecord } from './ownership';
 import { PoolRecords } from './records';
+import type { BudgetMember } from './types';
 
 /** Checks and maintenance of the records of a pool of connections of type `C`, recorded as entries of type `E`. */
-export abstract class PoolUpkeep<C, E extends PoolEntry<C>> extends PoolRecords<C, E> implements PoolMaintenance<E> {
+export abstract class PoolUpkeep<C, E extends PoolEntry<C>> extends PoolRecords<C, E> implements PoolMaintenance<E>, BudgetMember {
   /** Serialises the admin operations (see `exclusive`). Never taken by acquire or release. */
   private readonly adminLock = new Mutex();
 
@@ -130,5 +132,32 @@ export abstract class PoolUpkeep<C, E extends PoolEntry<C>> extends PoolRecords<
     if (this.state !== 'open') return Promise.resolve(false);
     if (this.registry.openCount >= target) return Promise.resolve(true);
     return this.openWaiters.refilled(target, timeoutMs);
+  }
+
+  // ── the connection budget (see BudgetMember) ────────────────────────────────────────────────
+
+  /**
+   * Opens to start now: enough for the waiters no open in flight or record on its way will serve,
+   * to keep `min` open and `minIdle` idle, never past `max` (growth.ts); none while closing or
+   * while the circuit is open. The pump starts exactly these; the budget reads it as demand.
+   */
+  need(): number {
+    if (this.state !== 'open' || this.breaker.blocking) return 0;
+    const r = this.registry;
+    const o = this.options;
+    return opensToStart(this.waiters.size, r.pendingCount, this.incoming, r.openCount, r.occupied, o.min, o.max, r.idleCount, o.minIdle);
+  }
+
+  longestIdleSince(): number | undefined {
+    if (this.state !== 'open' || this.registry.openCount <= this.options.min) return undefined;
+    return this.registry.longestIdle()?.lastUsedMono;
+  }
+
+  reclaimIdle(): boolean {
+    if (this.state !== 'open' || this.registry.openCount <= this.options.min) return false;
+    const entry = this.registry.longestIdle();
+    if (entry === undefined) return false;
+    void this.destroy(entry, 'reclaimed');
+    return true;
   }
 }

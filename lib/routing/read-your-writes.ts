@@ -13,12 +13,24 @@ interface WriteMark {
   lastWriteMono: number;
 }
 
-export class ReadYourWrites {
-  private readonly storage = new AsyncLocalStorage<WriteMark>();
+/** The async-context store of write marks; one per manager, shared by all of its pools (see `ReadYourWrites`). */
+export type WriteMarks = AsyncLocalStorage<WriteMark>;
 
+/** A store of write marks for a manager. */
+export function createWriteMarks(): WriteMarks {
+  return new AsyncLocalStorage<WriteMark>();
+}
+
+export class ReadYourWrites {
+  /**
+   * @param storage shared by every pool of a manager, so one `withReadYourWrites()` scope covers
+   *   them all: a write on any pool's primary sends the scope's reads to the primary of whichever
+   *   pool, each for its own `windowMs` (cautious across databases, never stale).
+   */
   constructor(
     private readonly windowMs: number,
     private readonly clock: Clock,
+    private readonly storage: WriteMarks = createWriteMarks(),
   ) {}
 
   /** Records a write in the caller's async context. Must be called synchronously by the caller's call. */

@@ -13,13 +13,27 @@ import { ENTRY, type PgPooledConnection, type TaggedClient } from '../driver/poo
 import { ReplicaHealthMonitor } from './health';
 import type { ReplicaState, Router } from './router';
 import type { PoolStats } from '../pool/stats';
+import type { BudgetSeam } from '../pool/types';
 
-/** A pool per replica, each out of rotation until its first health check passes. */
-export function createReplicas(config: ResolvedConfig, clock: Clock, log: Logger, connector: ConnectorFactory | undefined): ReplicaState[] {
+/**
+ * A pool per replica, each out of rotation until its first health check passes. The pools of a
+ * named pool's replicas are named `<pool>/<replica>` (`scope`), the default pool's by the replica alone.
+ */
+export function createReplicas(
+  config: ResolvedConfig,
+  clock: Clock,
+  log: Logger,
+  connector: ConnectorFactory | undefined,
+  scope: { pool: string | undefined; label: string; budget: BudgetSeam | undefined } = { pool: undefined, label: '', budget: undefined },
+): ReplicaState[] {
+  const named = scope.pool !== undefined;
   return config.replicas.map((r) => ({
     name: r.name,
     weight: r.weight,
-    handle: createPgPool(r.name, r.connection, config, clock, log.child({ replica: r.name }), connector),
+    handle: createPgPool(
+      named ? `${scope.pool}/${r.name}` : r.name, r.connection, config, clock, log.child({ replica: r.name }), connector,
+      named ? `${scope.label}.replicas[${r.name}].connection` : undefined, scope.budget,
+    ),
     healthy: false,
     lagMs: null,
     reason: 'not checked yet',

@@ -137,7 +137,7 @@ test('keeps up with a thousand connections', async () => {
       const inUse = connections.filter((c) => c.inUse).length;
       const stats: Partial<ManagerPoolStats> = {
         min: 10, max: 1000, total: 1000, idle: 1000 - inUse, inUse, pending: 0, waiting: 25 + round,
-        counters: { created: 1000, destroyed: 0, acquired: 5000, released: 4700, timedOut: 0, aborted: 0, createErrors: 0, validationFailures: 0, expired: 0, idleClosed: 0, renewed: 0, leaksDetected: 0, transactionRetries: 0 },
+        counters: { created: 1000, destroyed: 0, acquired: 5000, released: 4700, timedOut: 0, aborted: 0, createErrors: 0, validationFailures: 0, expired: 0, idleClosed: 0, renewed: 0, leaksDetected: 0, transactionRetries: 0, reclaimed: 0 },
         wait: { count: 10, totalMs: 100, maxMs: 40 },
       };
       await route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ ...stats, connections }) });

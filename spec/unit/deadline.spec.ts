@@ -49,7 +49,7 @@ async function fakeManager(primaryOutcome: OpenOutcome, replicaOutcome: OpenOutc
   });
   // The health monitor probes the (unreachable) replica for real; once its first round is done it
   // is stopped and the replica put in rotation by hand, so only the fakes decide what happens.
-  const internals = manager as unknown as { router: Router; health: ReplicaHealthMonitor };
+  const internals = (manager as unknown as { main: { router: Router; health: ReplicaHealthMonitor } }).main;
   await internals.health.firstRound;
   await internals.health.stop();
   internals.router.markHealthy(internals.router.replicas[0]);

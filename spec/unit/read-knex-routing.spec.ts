@@ -68,7 +68,7 @@ async function fakeManager(
       return connector as unknown as Connector<PgClient>;
     },
   });
-  const internals = manager as unknown as { router: Router; health: ReplicaHealthMonitor };
+  const internals = (manager as unknown as { main: { router: Router; health: ReplicaHealthMonitor } }).main;
   await internals.health.firstRound;
   await internals.health.stop();
   internals.router.markHealthy(internals.router.replicas[0]);
