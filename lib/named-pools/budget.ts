@@ -8,24 +8,27 @@
  * When the budget is spent, the pool that was refused joins the queue of waiting pools (first come,
  * first served, each pool once) and the budget frees slots for it, in this order:
  * 1. Idle connections: the longest-idle connection of any other pool above that pool's `min` is
- *    closed (an idle pool made on demand has `min` 0, so all of its idle connections qualify).
- * 2. Released connections (`claims`): a pool above its `min` closes the next connection it would
- *    have put back in service instead of lending it again, when none of its own callers waits, or
- *    when it holds more than the first waiting pool (any, if that pool holds none; two more, if it
- *    holds some, so busy pools settle at an even split instead of trading a connection at every
- *    release). Without this a pool whose callers never stop would keep its slots forever and
+ *    closed (an idle pool made on demand has `min` 0, so all of its idle connections qualify);
+ *    when there is none and callers wait (not merely a pool's `min` to refill), one at `min` too:
+ *    under a spent budget a waiting caller beats a connection kept warm.
+ * 2. Released connections (`claims`): a pool closes the next connection it would have put back in
+ *    service instead of lending it again, when none of its own callers waits (below its `min` only
+ *    for another pool's callers), or, above its `min`, when it holds more than the first waiting
+ *    pool (any, if that pool holds none; two more, if it holds some, so busy pools settle at an
+ *    even split instead of trading a connection at every release). Without this a pool whose callers never stop would keep its slots forever and
  *    starve the others; with it, pools beyond what the budget can give one connection each take
  *    turns, one release at a time.
  * Reclaims in flight are counted, so no more are started than the waiting pools need. A freed slot
- * goes to the first waiting pool (`grant`); a pool that still needs more joins the queue again at
+ * goes to the first waiting pool with callers waiting, else to the first refilling its `min`
+ * (`grant`); a pool that still needs more joins the queue again at
  * its end, so the waiting pools are served in turn and none waits forever while connections are
  * released somewhere.
  *
  * Costs: `take` and `give` are O(1) while no pool waits; `claims` reads one Set size then. While
  * pools wait, a refusal costs O(W) to add up the waiting pools' need plus O(I) over the idle
  * connections of every pool to find the longest-idle one (W waiting pools, I idle connections, both
- * bounded by `maxConnections`); a release costs O(1). Nothing of it is on the path of an acquire
- * that an idle connection serves.
+ * bounded by `maxConnections`), and a release O(W). Nothing of it is on the path of an acquire that
+ * an idle connection serves.
  */
 import type { BudgetMember, BudgetSeam } from '../pool/types';
 import type { BudgetStats } from '../pool/stats';
@@ -73,20 +76,27 @@ export class ConnectionBudget implements BudgetSeam {
   }
 
   claims(member: BudgetMember): boolean {
-    if (this.queue.size === 0 || this.queue.has(member) || member.counts.openCount <= member.options.min) return false;
-    if (this.inFlight >= this.demand()) return false;
-    // Nobody of its own waits: the record would only go idle while another pool waits.
-    if (member.waiting === 0) return true;
+    if (this.queue.size === 0) return false;
+    const first = this.firstWaitingOtherThan(member);
+    if (first === undefined || this.inFlight >= this.demand()) return false;
+    const aboveMin = member.counts.openCount > member.options.min;
+    // Nobody of its own waits: the record would only go idle while another pool waits. Below its
+    // min only for another pool's callers, never to refill another pool's min (pools would trade
+    // their min connections back and forth).
+    if (member.waiting === 0) return aboveMin || first.waiting > 0;
+    if (!aboveMin) return false;
     // Otherwise only from a pool that holds more than the first waiting pool: every slot to a pool
     // that has none, and, between pools that have some, only while they differ by more than one, so
     // two busy pools settle instead of trading a connection at every release.
-    const held = (this.queue.values().next().value as BudgetMember).counts.occupied;
+    const held = first.counts.occupied;
     return member.counts.occupied > (held === 0 ? 0 : held + 1);
   }
 
-  reclaiming(): void {
+  reclaiming(member: BudgetMember): void {
     this.inFlight++;
     this.reclaimedTotal++;
+    // A pool giving up a slot while it waits itself goes to the back: the slot is for the others.
+    if (this.queue.delete(member)) this.queue.add(member);
   }
 
   /** `stats.budget`. */
@@ -99,11 +109,22 @@ export class ConnectionBudget implements BudgetSeam {
     };
   }
 
-  /** Hands free slots to the waiting pools, first come first served. */
+  /**
+   * Hands free slots to the waiting pools, first come first served among those with callers
+   * waiting; pools only refilling their `min` come after them (else a refill could take, again and
+   * again, the slot a caller was waiting for). O(W) per slot.
+   */
   private grant(): void {
     if (this.granting !== undefined) return;
     while (this.used < this.maxConnections && this.queue.size > 0) {
-      const next = this.queue.values().next().value as BudgetMember;
+      let next: BudgetMember | undefined;
+      for (const member of this.queue) {
+        if (member.waiting > 0) {
+          next = member;
+          break;
+        }
+      }
+      next ??= this.queue.values().next().value as BudgetMember;
       this.queue.delete(next);
       this.granting = next;
       try {
@@ -115,6 +136,12 @@ export class ConnectionBudget implements BudgetSeam {
     }
   }
 
+  /** The first pool in the queue that is not `member` (at most two steps). */
+  private firstWaitingOtherThan(member: BudgetMember): BudgetMember | undefined {
+    for (const waiting of this.queue) if (waiting !== member) return waiting;
+    return undefined;
+  }
+
   /** Opens the waiting pools would start now. O(W). */
   private demand(): number {
     let need = 0;
@@ -122,23 +149,43 @@ export class ConnectionBudget implements BudgetSeam {
     return need;
   }
 
-  /** Closes longest-idle connections of pools that are not waiting, while the waiting pools need more than is on its way. */
+  /**
+   * Closes longest-idle connections of pools that are not waiting, while the waiting pools need
+   * more than is on its way: above their pools' `min` first, then, for waiting callers (not for
+   * another pool's `min`), at `min` too — a caller waiting beats a connection kept warm.
+   */
   private reclaim(): void {
     let demand = this.demand();
+    let evenAtMin = false;
     while (this.inFlight < demand) {
-      let victim: BudgetMember | undefined;
-      let since = Number.POSITIVE_INFINITY;
-      for (const member of this.members) {
-        if (this.queue.has(member)) continue;
-        const idleSince = member.longestIdleSince();
-        if (idleSince !== undefined && idleSince < since) {
-          since = idleSince;
-          victim = member;
-        }
+      const victim = this.longestIdle(evenAtMin);
+      if (victim !== undefined && victim.reclaimIdle(evenAtMin)) {
+        demand = this.demand();
+        continue;
       }
-      // reclaimIdle() closes synchronously as far as the counts go, and calls reclaiming().
-      if (victim === undefined || !victim.reclaimIdle()) return;
-      demand = this.demand();
+      if (evenAtMin || !this.callersWait()) return;
+      evenAtMin = true;
     }
+  }
+
+  /** The pool, not waiting itself, whose longest-idle connection has been idle longest. O(I). */
+  private longestIdle(evenAtMin: boolean): BudgetMember | undefined {
+    let victim: BudgetMember | undefined;
+    let since = Number.POSITIVE_INFINITY;
+    for (const member of this.members) {
+      if (this.queue.has(member)) continue;
+      const idleSince = member.longestIdleSince(evenAtMin);
+      if (idleSince !== undefined && idleSince < since) {
+        since = idleSince;
+        victim = member;
+      }
+    }
+    return victim;
+  }
+
+  /** True when a waiting pool has callers waiting (not only its `min` to refill). */
+  private callersWait(): boolean {
+    for (const member of this.queue) if (member.waiting > 0) return true;
+    return false;
   }
 }

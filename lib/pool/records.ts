@@ -110,8 +110,8 @@ export abstract class PoolRecords<C, E extends PoolEntry<C>> implements BudgetMe
   /** The connection budget's questions (upkeep.ts; `waiting` in pool.ts). */
   abstract get waiting(): number;
   abstract need(): number;
-  abstract longestIdleSince(): number | undefined;
-  abstract reclaimIdle(): boolean;
+  abstract longestIdleSince(evenAtMin: boolean): number | undefined;
+  abstract reclaimIdle(evenAtMin: boolean): boolean;
   /** Gives a record in service to the oldest waiter, or makes it idle (pool.ts). */
   protected abstract returnToPool(entry: E, now?: number): void;
   /** Rolls a released record's transaction back, then decides again (pool.ts). */

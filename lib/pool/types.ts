@@ -42,10 +42,13 @@ export interface BudgetMember {
   need(): number;
   /** Runs its pump: the budget calls it to hand a freed slot to this pool. */
   pump(): void;
-  /** When its longest-idle connection above `min` was last used (monotonic), or undefined when it has none. */
-  longestIdleSince(): number | undefined;
+  /**
+   * When its longest-idle connection was last used (monotonic), or undefined when it has none to
+   * give: only above `min`, unless `evenAtMin` (another pool's callers wait).
+   */
+  longestIdleSince(evenAtMin: boolean): number | undefined;
   /** Closes that connection (reason `reclaimed`) so another pool can open one; false when there is none. */
-  reclaimIdle(): boolean;
+  reclaimIdle(evenAtMin: boolean): boolean;
 }
 
 /**

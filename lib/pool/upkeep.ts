@@ -148,13 +148,13 @@ export abstract class PoolUpkeep<C, E extends PoolEntry<C>> extends PoolRecords<
     return opensToStart(this.waiters.size, r.pendingCount, this.incoming, r.openCount, r.occupied, o.min, o.max, r.idleCount, o.minIdle);
   }
 
-  longestIdleSince(): number | undefined {
-    if (this.state !== 'open' || this.registry.openCount <= this.options.min) return undefined;
+  longestIdleSince(evenAtMin: boolean): number | undefined {
+    if (this.state !== 'open' || (!evenAtMin && this.registry.openCount <= this.options.min)) return undefined;
     return this.registry.longestIdle()?.lastUsedMono;
   }
 
-  reclaimIdle(): boolean {
-    if (this.state !== 'open' || this.registry.openCount <= this.options.min) return false;
+  reclaimIdle(evenAtMin: boolean): boolean {
+    if (this.state !== 'open' || (!evenAtMin && this.registry.openCount <= this.options.min)) return false;
     const entry = this.registry.longestIdle();
     if (entry === undefined) return false;
     void this.destroy(entry, 'reclaimed');

@@ -13,6 +13,7 @@
  * physically open, so tests can assert "never more than max" and "nothing leaked after close".
  */
 import type { Connector } from '../../lib/pool/connector';
+import type { BudgetSeam } from '../../lib/pool/types';
 import { Pool } from '../../lib/pool/pool';
 import { PoolEntry } from '../../lib/pool/entry';
 import { DEFAULT_POOL_OPTIONS, DEFAULT_RETRY_OPTIONS, type CircuitBreakerOptions, type PoolOptions, type RetryOptions } from '../../lib/options';
@@ -276,6 +277,8 @@ export interface FakePoolParams {
   random?: () => number;
   /** The circuit breaker (defaults filled in); off when left out. */
   circuitBreaker?: CircuitBreakerOptions;
+  /** A connection budget shared with other pools. */
+  budget?: BudgetSeam;
 }
 
 /**
@@ -297,6 +300,7 @@ export function createFakePool(params: FakePoolParams = {}): FakePoolSetup {
     createEntry: (owner) => new PoolEntry<FakeConn>(owner),
     random: params.random ?? (() => 0.5),
     circuitBreaker: params.circuitBreaker ? { ...DEFAULT_CIRCUIT_BREAKER, ...params.circuitBreaker } : undefined,
+    budget: params.budget,
   });
   return { pool, connector, clock };
 }
