@@ -303,7 +303,8 @@ describe('admin endpoint configuration', () => {
         expect.objectContaining({ code: 'E_INVALID_CONFIG', message: expect.stringContaining('admin.token') }),
       );
       // The server itself refuses too, before it binds anything.
-      const target = { getPoolStats: () => { throw new Error('unused'); }, resetPool: async () => 0, triggerExpireConnections: async () => 0, triggerRenewConnections: async () => 0 };
+      const pool = { getPoolStats: () => { throw new Error('unused'); }, resetPool: async () => 0, triggerExpireConnections: async () => 0, triggerRenewConnections: async () => 0 };
+      const target = { ...pool, pool: () => pool };
       await expect(startAdminServer(target, { port: 0, host })).rejects.toMatchObject({ code: 'E_INVALID_CONFIG', message: expect.stringContaining('admin.token') });
     }
   });
