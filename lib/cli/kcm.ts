@@ -104,17 +104,19 @@ async function trigger(globals: GlobalOptions, action: Action, options: TriggerO
   const body = parseJson<TriggerReply>(reply);
   const count = (counts: Counts): number => (action === 'reset' ? counts.evicted : action === 'expire' ? counts.retired : counts.renewed) ?? 0;
   const n = count(body);
+  const pools = Object.entries(body.pools ?? {});
+  const label = `${action === 'reset' ? 'Reset' : action === 'expire' ? 'Expiry sweep' : 'Renewal'}${options.allPools ? ` on every pool (${pools.length})` : ''}`;
   const what =
-    action === 'reset' ? `Reset: ${n} connection(s) evicted (checked-out ones close when released), ${options.allPools ? 'pools' : 'pool'} refilled`
-    : action === 'expire' ? `Expiry sweep: ${n} connection(s) retired`
-    : `Renewal: ${n} connection(s) being replaced (checked-out ones when released)`;
+    action === 'reset' ? `${label}: ${n} connection(s) evicted (checked-out ones close when released), ${options.allPools ? 'pools' : 'pool'} refilled`
+    : action === 'expire' ? `${label}: ${n} connection(s) retired`
+    : `${label}: ${n} connection(s) being replaced (checked-out ones when released)`;
   if (options.allPools) {
-    const rows = Object.entries(body.pools ?? {}).map(([name, r]) => {
+    const rows = pools.map(([name, r]) => {
       const p = r.pool;
       return [printable(name), String(count(r)), ...(p ? [p.total, p.inUse, p.idle, p.pending, p.waiting].map(String) : ['-', '-', '-', '-', '-'])];
     });
     const header = ['POOL', action === 'reset' ? 'EVICTED' : action === 'expire' ? 'RETIRED' : 'RENEWED', 'OPEN', 'IN USE', 'IDLE', 'PENDING', 'WAITING'];
-    io.out(`${what} on every pool (${rows.length}) in ${formatDuration(body.durationMs)}.\n${table(header, rows, new Set([1, 2, 3, 4, 5, 6])).join('\n')}\n`);
+    io.out(`${what} in ${formatDuration(body.durationMs)}.\n${table(header, rows, new Set([1, 2, 3, 4, 5, 6])).join('\n')}\n`);
     return;
   }
   const p = body.pool ?? { total: 0, idle: 0, inUse: 0, pending: 0, waiting: 0 };

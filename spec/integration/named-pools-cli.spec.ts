@@ -78,7 +78,7 @@ describe('kcm with named pools', () => {
     const all = await kcm(['renew', '--all-pools'], env);
     expect(all.code).toBe(0);
     const lines = all.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^Renewal: 3 connection\(s\) being replaced .* on every pool \(2\) in /);
+    expect(lines[0]).toMatch(/^Renewal on every pool \(2\): 3 connection\(s\) being replaced \(checked-out ones when released\) in /);
     expect(lines[1].trim().split(/\s+/)).toEqual(['POOL', 'RENEWED', 'OPEN', 'IN', 'USE', 'IDLE', 'PENDING', 'WAITING']);
     expect(lines[2].trim().split(/\s+/).slice(0, 2)).toEqual(['primary', '2']);
     expect(lines[3].trim().split(/\s+/).slice(0, 2)).toEqual(['analytics', '1']);
