@@ -6,7 +6,9 @@
  * pool and the budget metrics.
  */
 import * as http from 'node:http';
-import { closeConnectionInstance, getConnectionInstance, type ConnectionManager, type ManagerPoolStats } from '../../lib';
+import { closeConnectionInstance, ConnectionManagerError, getConnectionInstance, type ConnectionManager, type ManagerPoolStats } from '../../lib';
+import { startAdminServer, type AdminPool } from '../../lib/admin/server';
+import { newCounters } from '../../lib/pool/stats';
 import { testConfig } from '../helpers/database';
 import { createDatabase, databaseUrl, dropDatabase } from '../helpers/second-database';
 
@@ -214,5 +216,62 @@ describe('admin endpoint with named pools', () => {
     expect(reset.body).toMatchObject({ ok: true, poolName: name, evicted: 1 });
     // The answer's pool counts are those of the made pool (min 0: nothing refilled).
     expect(reset.body.pool).toMatchObject({ total: 0 });
+  });
+});
+
+describe('allPools when a pool fails', () => {
+  /** A pool whose trigger resolves with `count` or rejects with `error`, counting its runs. */
+  function stubPool(count: number, error?: Error): AdminPool & { runs: number } {
+    const stats: ManagerPoolStats = {
+      min: 0, max: 2, total: 1, idle: 1, inUse: 0, pending: 0, waiting: 0, counters: newCounters(),
+      wait: { count: 0, totalMs: 0, maxMs: 0 }, connections: [], circuit: { state: 'closed', since: null, failures: 0 },
+    };
+    const pool = {
+      runs: 0,
+      getPoolStats: () => stats,
+      async resetPool() {
+        pool.runs++;
+        if (error) throw error;
+        return count;
+      },
+      triggerExpireConnections: async () => 0,
+      triggerRenewConnections: async () => 0,
+    };
+    return pool;
+  }
+
+  test('runs the others, and answers 503 (a service failure) or 500 (a bug) naming the pools that failed', async () => {
+    const primary = stubPool(2);
+    const pools: Record<string, AdminPool & { runs: number }> = {
+      primary,
+      down: stubPool(0, new ConnectionManagerError('E_CONNECT', 'connect ECONNREFUSED 127.0.0.1:1')),
+      analytics: stubPool(1),
+    };
+    const target = {
+      ...primary,
+      getPoolStats: (): ManagerPoolStats => ({ ...primary.getPoolStats(), pools: Object.fromEntries(Object.entries(pools).map(([n, p]) => [n, p.getPoolStats()])) }),
+      pool: (name: string) => pools[name],
+    };
+    const server = await startAdminServer(target, { port: 0, token: TOKEN });
+    try {
+      const reply = await call(server.port, 'POST', '/reset?allPools');
+      expect(reply.status).toBe(503);
+      expect(reply.body).toMatchObject({
+        ok: false,
+        error: { code: 'E_CONNECT', message: expect.stringContaining('failed on 1 of 3 pools ("down")') },
+        action: 'reset',
+        evicted: 3,
+        pools: { primary: { evicted: 2 }, down: { error: { code: 'E_CONNECT', message: expect.stringContaining('ECONNREFUSED') } }, analytics: { evicted: 1 } },
+      });
+      expect(Object.values(pools).map((p) => p.runs)).toEqual([1, 1, 1]);
+
+      pools.down = stubPool(0, new TypeError('a bug'));
+      const bug = await call(server.port, 'POST', '/reset', { body: '{"allPools":true}' });
+      expect(bug.status).toBe(500);
+      expect(bug.body).toMatchObject({ ok: false, error: { code: 'internal_error' }, pools: { down: { error: { code: 'internal_error', message: 'The trigger failed; see the service log.' } } } });
+      expect(JSON.stringify(bug.body)).not.toContain('a bug');
+    } finally {
+      await server.close();
+    }
   });
 });
