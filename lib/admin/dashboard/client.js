@@ -144,15 +144,10 @@
     Object.keys(r).forEach(function (replica) { out.push([name === 'primary' ? replica : name + '/' + replica, r[replica]]); });
     return out;
   }
-  /** Every named pool by name (just `primary` without named pools). @param {ManagerPoolStats} stats @returns {Array<[string, ManagerPoolStats]>} */
+  /** Every named pool by name, just `primary` without them; the default pool is the top level. @param {ManagerPoolStats} stats @returns {Array<[string, ManagerPoolStats]>} */
   function groups(stats) {
-    var all = stats.pools;
-    if (!all) return [['primary', stats]];
-    var byName = all;
-    return Object.keys(byName).map(function (name) {
-      // The default pool is the top level (pools.primary is the same snapshot).
-      return /** @type {[string, ManagerPoolStats]} */ ([name, name === 'primary' ? stats : byName[name]]);
-    });
+    var all = stats.pools || { primary: stats };
+    return Object.keys(all).map(function (name) { return /** @type {[string, ManagerPoolStats]} */ ([name, name === 'primary' ? stats : all[name]]); });
   }
   /** @param {ManagerPoolStats} stats */
   function record(stats) {
@@ -190,15 +185,13 @@
   function renderPools(stats, all) {
     $('pools-panel').classList.toggle('hidden', !stats.pools);
     if (!stats.pools) return;
-    var b = stats.budget;
-    var t = stats.totals;
+    var b = stats.budget, t = stats.totals;
     $('budget').textContent = (b ? 'budget: ' + b.open + ' / ' + b.maxConnections + ' connections, ' + b.reclaimed + ' reclaimed, ' +
       (b.waitingPools.length ? 'waiting: ' + b.waitingPools.join(', ') : 'no pool waiting') : 'no budget') +
       (t ? ' · ' + t.pools + ' pools open, ' + t.made + ' made, ' + t.closed + ' closed' : '');
     $('budget').className = b && b.waitingPools.length ? 'warn' : '';
     $('pools').innerHTML = all.map(function (g) {
-      var s = g[1];
-      var state = s.circuit ? s.circuit.state : 'closed';
+      var s = g[1], state = s.circuit ? s.circuit.state : 'closed';
       return '<tr data-group="' + esc(g[0]) + '" class="' + (g[0] === group ? 'active' : '') + '"><td>' + esc(g[0]) + '</td>' +
         '<td class="num">' + s.total + ' / ' + s.max + '</td><td class="num">' + s.inUse + '</td><td class="num">' + s.idle + '</td>' +
         '<td class="num">' + s.pending + '</td><td class="num">' + s.waiting + '</td>' +
