@@ -282,6 +282,12 @@ describe('admin endpoint with a token', () => {
       const reply = await call(server.port, 'POST', '/reset', { token: TOKEN });
       expect(reply.status).toBe(503);
       expect(JSON.parse(reply.text)).toMatchObject({ ok: false, error: { code: 'E_POOL_CLOSED' } });
+      // Named, or every pool: the same.
+      for (const path of ['/reset?pool=primary', '/renew?allPools']) {
+        const named = await call(server.port, 'POST', path, { token: TOKEN });
+        expect([path, named.status]).toEqual([path, 503]);
+        expect(JSON.parse(named.text)).toMatchObject({ ok: false, error: { code: 'E_POOL_CLOSED' } });
+      }
       expect((await call(server.port, 'GET', '/stats', { token: TOKEN })).status).toBe(200);
     } finally {
       await server.close();
