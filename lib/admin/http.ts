@@ -1,7 +1,7 @@
 /**
- * The admin endpoint's HTTP plumbing: route paths, JSON answers, and request bodies read (and
- * dropped) within a limit. No route takes a body; these keep a refused or oversized request from
- * holding a connection or reaching a handler.
+ * The admin endpoint's HTTP plumbing: route paths, JSON answers, and request bodies read within a
+ * limit (the triggers take a small JSON body naming a pool; refused requests have theirs dropped).
+ * These keep a refused or oversized request from holding a connection or reaching a handler.
  */
 import type * as http from 'node:http';
 
@@ -28,26 +28,43 @@ export function sendJson(res: http.ServerResponse, status: number, body: unknown
 /** Answers 413 and closes the connection rather than read the rest of the body. */
 export function tooLarge(res: http.ServerResponse, maxBody: number): void {
   res.setHeader('Connection', 'close');
-  sendJson(res, 413, errorBody('payload_too_large', `Request bodies are limited to ${maxBody} bytes; these routes take none.`));
+  sendJson(res, 413, errorBody('payload_too_large', `Request bodies are limited to ${maxBody} bytes; only the triggers take one, a small JSON object such as {"pool":"analytics"}.`));
   res.once('finish', () => res.req.socket.destroySoon());
 }
 
-/** Reads and drops the body: `'ok'` once it ended within `maxBody` bytes. */
-export function readBody(req: http.IncomingMessage, maxBody: number): Promise<'ok' | 'tooLarge' | 'aborted'> {
-  if (req.complete) return Promise.resolve('ok');
+/** A request body read within the limit, or why it was not. */
+export type BodyOutcome = { kind: 'ok'; text: string } | { kind: 'tooLarge' } | { kind: 'aborted' };
+
+/** Reads the body, at most `maxBody` bytes: `ok` with its text once it ended within the limit. */
+export function readBody(req: http.IncomingMessage, maxBody: number): Promise<BodyOutcome> {
+  const chunks: Buffer[] = [];
+  let received = 0;
+  const take = (chunk: Buffer): boolean => {
+    received += chunk.length;
+    if (received > maxBody) return false;
+    chunks.push(chunk);
+    return true;
+  };
+  const text = (): BodyOutcome => ({ kind: 'ok', text: Buffer.concat(chunks).toString('utf8') });
+  if (req.complete) {
+    // The parser has pushed the whole body into the stream's buffer: take it now, so a client that
+    // goes away right after its request still gets the pool it named.
+    for (let chunk = req.read() as Buffer | null; chunk !== null; chunk = req.read() as Buffer | null) {
+      if (!take(chunk)) return Promise.resolve({ kind: 'tooLarge' });
+    }
+    return Promise.resolve(text());
+  }
   return new Promise((resolve) => {
-    let received = 0;
     const onData = (chunk: Buffer) => {
-      received += chunk.length;
-      if (received > maxBody) {
+      if (!take(chunk)) {
         req.off('data', onData);
         req.pause();
-        resolve('tooLarge');
+        resolve({ kind: 'tooLarge' });
       }
     };
     req.on('data', onData);
-    req.once('end', () => resolve('ok'));
-    req.once('close', () => resolve(req.complete ? 'ok' : 'aborted'));
+    req.once('end', () => resolve(text()));
+    req.once('close', () => resolve(req.complete ? text() : { kind: 'aborted' }));
   });
 }
 
@@ -57,6 +74,6 @@ export function readBody(req: http.IncomingMessage, maxBody: number): Promise<'o
  */
 export function drain(req: http.IncomingMessage, maxBody: number): void {
   void readBody(req, maxBody).then((outcome) => {
-    if (outcome === 'tooLarge') req.socket.destroySoon();
+    if (outcome.kind === 'tooLarge') req.socket.destroySoon();
   });
 }

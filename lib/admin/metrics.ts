@@ -7,11 +7,17 @@
  * scrape, shared by every metric. The two histograms are fed as events happen, by the pools'
  * observers (`Pool.observe`): how long a caller waited for a connection, and how old a connection
  * was when it was closed, by reason. docs/operations.md lists every metric.
+ *
+ * With named pools every pool is labelled by its name (metrics-pools.ts). A pool that closed
+ * stops appearing: gauges and counters are rebuilt from each snapshot, and the histogram series of
+ * pools no longer in it are dropped at the scrape (Prometheus ends a vanished series; without this,
+ * the series of thousands of tenants' pools made and closed over a process's life would pile up).
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CloseReason } from '../pool/entry';
 import type { PoolObserver } from '../pool/pool';
-import type { ManagerPoolStats, PoolCounters, PoolStats, TagStats } from '../pool/stats';
+import type { ManagerPoolStats, PoolCounters, TagStats } from '../pool/stats';
+import { poolsOf, registerBudgetMetrics, replicasOf } from './metrics-pools';
 
 /** Name and help text of the Prometheus counter for each field of `PoolStats.counters`. */
 export const COUNTER_METRICS: Readonly<Record<keyof PoolCounters, { name: string; help: string }>> = {
@@ -85,10 +91,13 @@ export class PoolMetrics {
   private readonly ageHistogram: Histogram<'pool' | 'reason'>;
   /** The snapshot of the scrape in progress, shared by every metric's collect(). */
   private snapshot: ManagerPoolStats | undefined;
+  /** Pools given an observer, with the close reasons seen: the histogram series to drop when they go. */
+  private readonly observed = new Map<string, Set<CloseReason>>();
 
   constructor(private readonly source: StatsSource) {
     const registers = [this.registry];
-    const pools = () => this.pools();
+    const pools = () => poolsOf(this.current());
+    const sample = this.source();
 
     for (const gauge of GAUGE_METRICS) {
       new Gauge({
@@ -135,7 +144,7 @@ export class PoolMetrics {
         for (const [pool, stats] of pools()) this.set({ pool }, stats.circuit?.failures ?? 0);
       },
     });
-    const replicas = () => Object.entries(this.current().replicas ?? {});
+    const replicas = () => replicasOf(this.current());
     new Gauge({
       name: REPLICA_HEALTHY,
       help: '1 while the replica is in rotation for reads, 0 while it is not.',
@@ -190,8 +199,9 @@ export class PoolMetrics {
         if (refusals !== undefined) this.inc(refusals);
       },
     });
-    // The counted tag keys are fixed by the configuration: read once, they become the label names.
-    const tagKeys = Object.keys(this.source().tags ?? {});
+    // The counted tag keys are fixed by the configuration: read once, they become the label names
+    // (a pool made later with other keys has those series left out, not a scrape that throws).
+    const tagKeys = [...new Set(poolsOf(sample).flatMap(([, stats]) => Object.keys(stats.tags ?? {})))];
     if (tagKeys.length > 0) {
       for (const metric of TAG_METRICS) {
         const Metric = metric.type === 'gauge' ? Gauge : Counter;
@@ -204,6 +214,7 @@ export class PoolMetrics {
             this.reset();
             for (const [pool, stats] of pools()) {
               for (const [key, byValue] of Object.entries(stats.tags ?? {})) {
+                if (!tagKeys.includes(key)) continue;
                 for (const [value, row] of Object.entries(byValue)) {
                   const labels = { pool, [key]: value };
                   if (this instanceof Gauge) this.set(labels, metric.read(row));
@@ -229,6 +240,7 @@ export class PoolMetrics {
       buckets: AGE_BUCKETS,
       registers,
     });
+    registerBudgetMetrics(this.registry, sample, () => this.current());
   }
 
   /**
@@ -239,11 +251,18 @@ export class PoolMetrics {
     this.waitHistogram.zero({ pool });
     const wait = this.waitHistogram.labels({ pool });
     const age = this.ageHistogram;
+    const reasons = new Set<CloseReason>();
+    const observed = this.observed;
+    observed.set(pool, reasons);
+    // Once its series were dropped (the pool left the stats), a pool still closing reports nothing.
+    const live = () => observed.get(pool) === reasons;
     return {
       waited(ms: number): void {
-        wait.observe(ms / 1000);
+        if (live()) wait.observe(ms / 1000);
       },
       closed(ageMs: number, reason: CloseReason): void {
+        if (!live()) return;
+        reasons.add(reason);
         age.observe({ pool, reason }, ageMs / 1000);
       },
     };
@@ -252,6 +271,7 @@ export class PoolMetrics {
   /** Every metric in the Prometheus text format, from one stats snapshot. */
   async scrape(): Promise<string> {
     this.snapshot = this.source();
+    this.dropClosedPools(this.snapshot);
     try {
       return await this.registry.metrics();
     } finally {
@@ -268,11 +288,15 @@ export class PoolMetrics {
     return this.snapshot ?? this.source();
   }
 
-  /** `[name, stats]` for the primary and each replica. */
-  private pools(): Array<[string, PoolStats]> {
-    const stats = this.current();
-    const out: Array<[string, PoolStats]> = [['primary', stats]];
-    for (const [name, replica] of Object.entries(stats.replicas ?? {})) out.push([name, replica]);
-    return out;
+  /** Drops the histogram series of observed pools that are not in `stats` any more. */
+  private dropClosedPools(stats: ManagerPoolStats): void {
+    if (stats.pools === undefined) return; // without named pools no pool ever closes early
+    const open = new Set(poolsOf(stats).map(([name]) => name));
+    for (const [pool, reasons] of this.observed) {
+      if (open.has(pool)) continue;
+      this.waitHistogram.remove({ pool });
+      for (const reason of reasons) this.ageHistogram.remove({ pool, reason });
+      this.observed.delete(pool);
+    }
   }
 }

@@ -3,11 +3,14 @@
  * from another process, sees and steers the live pool.
  *
  *   GET  /         the dashboard (a static page; it asks for the token itself)
- *   GET  /stats    getPoolStats() as JSON, every pool
+ *   GET  /stats    getPoolStats() as JSON, every pool; `?pool=NAME` that pool's stats
  *   GET  /metrics  Prometheus text format
  *   POST /reset    resetPool()                  → { ok: true, action: 'reset', evicted }
  *   POST /expire   triggerExpireConnections()   → { ok: true, action: 'expire', retired }
  *   POST /renew    triggerRenewConnections()    → { ok: true, action: 'renew', renewed }
+ *
+ * The triggers run on the default pool, on the open pool named by `?pool=NAME` or the JSON body
+ * `{ "pool": "NAME" }`, or on every open pool with `allPools` (see pools.ts).
  *
  * Safety, in the order a request meets it: bounded headers and request time (slow clients are
  * dropped), a bounded body (413), a known route (404) and method (405 with `Allow`), a bearer token
@@ -27,13 +30,14 @@ import { crossSiteReason, TokenChecker } from './auth';
 import { drain, errorBody, readBody, routePath, sendJson, tooLarge } from './http';
 import { PoolMetrics } from './metrics';
 import { errorMessage } from '../pool/messages';
+import { openPool, openPoolNames, poolStatsOf, SelectionError, statsSelection, triggerSelection, type AdminPool, type PoolSelection } from './pools';
 
-/** What the admin endpoint needs of a manager. */
-export interface AdminTarget {
-  getPoolStats(): ManagerPoolStats;
-  resetPool(): Promise<number | void>;
-  triggerExpireConnections(): Promise<number>;
-  triggerRenewConnections(): Promise<number>;
+export type { AdminPool } from './pools';
+
+/** What the admin endpoint needs of a manager: its default pool's methods, and its other pools. */
+export interface AdminTarget extends AdminPool {
+  /** The pool named `name` (`ConnectionManager.pool`); the endpoint asks only for pools open now. */
+  pool(name: string): AdminPool;
 }
 
 /** Settings of the admin endpoint (the `admin` option, with defaults filled in). */
@@ -83,7 +87,23 @@ type Route = {
 interface RequestContext {
   req: http.IncomingMessage;
   res: http.ServerResponse;
+  /** The request body as text (empty without one). */
+  body: string;
 }
+
+type TriggerMethod = 'resetPool' | 'triggerExpireConnections' | 'triggerRenewConnections';
+
+/** A pool's gauges, as a trigger's answer reports them. */
+function gauges(stats: ManagerPoolStats): { total: number; idle: number; inUse: number; pending: number; waiting: number } {
+  return { total: stats.total, idle: stats.idle, inUse: stats.inUse, pending: stats.pending, waiting: stats.waiting };
+}
+
+function describeSelection(selection: PoolSelection): string {
+  return selection.kind === 'all' ? ' on every pool' : selection.kind === 'one' ? ` on pool ${JSON.stringify(selection.name)}` : '';
+}
+
+/** Failures a trigger may meet that are the database's or the manager's state, not a bug. */
+const SERVICE_CODES = ['E_POOL_CLOSED', 'E_CONNECT'] as const;
 
 /**
  * Starts the admin endpoint for `target` and resolves once it listens.
@@ -104,23 +124,55 @@ export async function startAdminServer(target: AdminTarget, options: AdminServer
   const metrics = options.metrics ?? new PoolMetrics(() => target.getPoolStats());
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
 
-  const trigger = (action: string, field: string, run: () => Promise<number | void>): Route => ({
+  const trigger = (action: string, field: string, method: TriggerMethod): Route => ({
     methods: ['POST'],
     auth: true,
-    async handle({ req, res }) {
+    async handle({ req, res, body }) {
+      const selection = triggerSelection(req.url, body);
       const started = Date.now();
-      log?.info(`Admin endpoint: ${action} requested`, { remote: req.socket.remoteAddress });
-      const count = (await run()) ?? 0;
-      const stats = target.getPoolStats();
-      sendJson(res, 200, {
-        ok: true,
-        action,
-        [field]: count,
-        durationMs: Date.now() - started,
-        pool: { total: stats.total, idle: stats.idle, inUse: stats.inUse, pending: stats.pending, waiting: stats.waiting },
-      });
+      log?.info(`Admin endpoint: ${action} requested${describeSelection(selection)}`, { remote: req.socket.remoteAddress });
+      if (selection.kind === 'all') return everyPool(res, action, field, method, started);
+      const name = selection.kind === 'one' ? selection.name : 'primary';
+      const pool = selection.kind === 'one' ? openPool(target, name) : target;
+      const count = (await pool[method]()) ?? 0;
+      sendJson(res, 200, { ok: true, action, poolName: name, [field]: count, durationMs: Date.now() - started, pool: gauges(pool.getPoolStats()) });
     },
   });
+
+  /**
+   * Runs a trigger on every open pool, one after another (all at once, every pool would reconnect
+   * together), and on the rest when one fails; answers each pool's count, or 503 naming the failures.
+   */
+  async function everyPool(res: http.ServerResponse, action: string, field: string, method: TriggerMethod, started: number): Promise<void> {
+    const pools: Record<string, Record<string, unknown>> = {};
+    const failed: string[] = [];
+    let total = 0;
+    let worst: { code: string; status: 503 | 500 } | undefined;
+    for (const name of openPoolNames(target.getPoolStats())) {
+      let pool: AdminPool;
+      try {
+        pool = openPool(target, name);
+      } catch (error) {
+        if (error instanceof SelectionError) continue; // closed as idle while the others ran
+        throw error;
+      }
+      try {
+        const count = (await pool[method]()) ?? 0;
+        total += count;
+        pools[name] = { [field]: count, pool: gauges(pool.getPoolStats()) };
+      } catch (error) {
+        const known = SERVICE_CODES.find((code) => isConnectionManagerError(error, code));
+        if (!known) log?.error(`Admin endpoint: ${action} on pool ${JSON.stringify(name)} failed: ${errorMessage(error)}`);
+        pools[name] = { error: { code: known ?? 'internal_error', message: known ? errorMessage(error) : 'The trigger failed; see the service log.' } };
+        failed.push(name);
+        if (worst === undefined || (!known && worst.status === 503)) worst = { code: known ?? 'internal_error', status: known ? 503 : 500 };
+      }
+    }
+    const durationMs = Date.now() - started;
+    if (worst === undefined) return sendJson(res, 200, { ok: true, action, [field]: total, durationMs, pools });
+    const message = `${action} failed on ${failed.length} of ${Object.keys(pools).length} pools (${failed.map((n) => JSON.stringify(n)).join(', ')}); the others ran. See "pools" for each one.`;
+    sendJson(res, worst.status, { ...errorBody(worst.code, message), action, [field]: total, durationMs, pools });
+  }
 
   const routes: Record<string, Route> = {
     '/': {
@@ -138,8 +190,10 @@ export async function startAdminServer(target: AdminTarget, options: AdminServer
     '/stats': {
       methods: ['GET', 'HEAD'],
       auth: true,
-      handle({ res }) {
-        sendJson(res, 200, target.getPoolStats());
+      handle({ req, res }) {
+        const name = statsSelection(req.url);
+        const stats = target.getPoolStats();
+        sendJson(res, 200, name === undefined ? stats : poolStatsOf(stats, name));
       },
     },
     '/metrics': {
@@ -151,9 +205,9 @@ export async function startAdminServer(target: AdminTarget, options: AdminServer
         res.end(text);
       },
     },
-    '/reset': trigger('reset', 'evicted', () => target.resetPool()),
-    '/expire': trigger('expire', 'retired', () => target.triggerExpireConnections()),
-    '/renew': trigger('renew', 'renewed', () => target.triggerRenewConnections()),
+    '/reset': trigger('reset', 'evicted', 'resetPool'),
+    '/expire': trigger('expire', 'retired', 'triggerExpireConnections'),
+    '/renew': trigger('renew', 'renewed', 'triggerRenewConnections'),
   };
 
   const server = http.createServer({
@@ -228,14 +282,17 @@ export async function startAdminServer(target: AdminTarget, options: AdminServer
         return sendJson(res, 403, errorBody('forbidden', 'The token is not valid for this endpoint.'));
       }
     }
-    // No route takes a body; read (and drop) what came, within the limit. A request whose client
-    // went away (or was dropped at the request deadline) before it was complete is not acted on.
+    // Only the triggers read a body (the pool it names); read what came, within the limit. A request
+    // whose client went away (or was dropped at the request deadline) before it was complete is not
+    // acted on.
     const body = await readBody(req, maxBody);
-    if (body === 'tooLarge') return tooLarge(res, maxBody);
-    if (body === 'aborted') return;
+    if (body.kind === 'tooLarge') return tooLarge(res, maxBody);
+    if (body.kind === 'aborted') return;
     try {
-      await route.handle({ req, res });
+      await route.handle({ req, res, body: body.text });
     } catch (error) {
+      // A bad pool selection (400) or a pool that is not open (404): refused before any pool ran.
+      if (error instanceof SelectionError) return sendJson(res, error.status, errorBody(error.code, error.message));
       if (isConnectionManagerError(error, 'E_POOL_CLOSED')) {
         return sendJson(res, 503, errorBody('E_POOL_CLOSED', error.message));
       }

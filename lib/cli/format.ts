@@ -1,6 +1,6 @@
 /**
- * The CLI's human-readable output: durations, and the stats of every pool with its connections in
- * creation (B-tree) order as an aligned table.
+ * The CLI's human-readable output: durations, the stats of every pool with its connections in
+ * creation (B-tree) order as an aligned table, and with named pools a line per pool and the budget.
  */
 import type { ManagerPoolStats, PoolStats, ReplicaPoolStats } from '../pool/stats';
 
@@ -15,7 +15,14 @@ export function formatDuration(ms: number): string {
   return `${h}h ${String(m % 60).padStart(2, '0')}m`;
 }
 
-function table(header: string[], rows: string[][], rightAligned: ReadonlySet<number>): string[] {
+/** Names come from the service; no control character of one reaches the terminal. */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+}
+
+/** An aligned table: two spaces of indent and between columns, `rightAligned` columns padded left. */
+export function table(header: string[], rows: string[][], rightAligned: ReadonlySet<number>): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) =>
     '  ' + cells.map((c, i) => (rightAligned.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
@@ -35,7 +42,7 @@ function sinceLastUse(conn: PoolStats['connections'][number]): number {
 function describePool(name: string, stats: PoolStats, replica?: ReplicaPoolStats): string[] {
   const c = stats.counters;
   const lines: string[] = [];
-  let title = name;
+  let title = printable(name);
   if (replica) {
     title += replica.healthy ? ' (replica, healthy' : ` (replica, OUT OF ROTATION${replica.unhealthyReason ? `: ${replica.unhealthyReason}` : ''}`;
     title += replica.lagMs === null ? ')' : `, lag ${formatDuration(replica.lagMs)})`;
@@ -87,11 +94,46 @@ function describeTags(stats: PoolStats): string[] {
   return ['', ...table(['TAG', 'IN USE', 'WAITING', 'ACQUIRED', 'AVG WAIT', 'TIMED OUT', 'RATE LIMITED', 'HELD'], rows, new Set([1, 2, 3, 4, 5, 6, 7]))];
 }
 
-/** The human-readable stats: every pool's summary and its connections in creation (B-tree) order. */
-export function formatStats(stats: ManagerPoolStats): string {
-  const lines = describePool('primary', stats);
-  for (const [name, replica] of Object.entries(stats.replicas ?? {})) {
-    lines.push('', ...describePool(name, replica, replica));
+/**
+ * With named pools: one line per pool (each named pool's replicas after it, as `name/replica`),
+ * the budget and the pools made and closed.
+ */
+function describePools(stats: ManagerPoolStats): string[] {
+  if (stats.pools === undefined) return [];
+  const rows: string[][] = [];
+  const row = (name: string, p: PoolStats): string[] =>
+    [printable(name), String(p.total), String(p.max), String(p.inUse), String(p.idle), String(p.pending), String(p.waiting), p.circuit?.state ?? 'closed'];
+  for (const [name, pool] of Object.entries(stats.pools)) {
+    rows.push(row(name, pool));
+    for (const [replica, r] of Object.entries(pool.replicas ?? {})) rows.push(row(replicaLabel(name, replica), r));
+  }
+  const t = stats.totals;
+  const lines = [
+    t ? `pools: ${t.pools} open, ${t.made} made by poolFactory, ${t.closed} closed` : 'pools',
+    ...table(['POOL', 'OPEN', 'MAX', 'IN USE', 'IDLE', 'PENDING', 'WAITING', 'CIRCUIT'], rows, new Set([1, 2, 3, 4, 5, 6])),
+  ];
+  const b = stats.budget;
+  if (b) {
+    const waiting = b.waitingPools.length === 0 ? 'no pool waiting' : `waiting: ${b.waitingPools.map(printable).join(', ')}`;
+    lines.push(`budget: ${b.open}/${b.maxConnections} connections (open, opening or closing), ${b.reclaimed} reclaimed, ${waiting}`);
+  }
+  return [...lines, ''];
+}
+
+/** A replica's pool as metrics and logs name it: bare for the default pool's, `name/replica` for a named pool's. */
+function replicaLabel(pool: string, replica: string): string {
+  return pool === 'primary' ? replica : `${pool}/${replica}`;
+}
+
+/**
+ * The human-readable stats of the pool `name` (the default pool unless given): its summary and
+ * connections in creation (B-tree) order, then its replicas'; before them, with named pools, one
+ * line per pool and the budget.
+ */
+export function formatStats(stats: ManagerPoolStats, name = 'primary'): string {
+  const lines = [...describePools(stats), ...describePool(name, stats)];
+  for (const [replica, r] of Object.entries(stats.replicas ?? {})) {
+    lines.push('', ...describePool(replicaLabel(name, replica), r, r));
   }
   return lines.join('\n') + '\n';
 }

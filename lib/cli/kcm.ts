@@ -3,8 +3,9 @@
  * `kcm`: the command line of the admin endpoint. It shows and steers the pool of a running service
  * from another process:
  *
- *   kcm stats [--watch] [--json]   connections (in creation order), gauges and counters
- *   kcm reset | expire | renew     run the admin trigger, say what it did
+ *   kcm stats [--pool NAME] [--watch] [--json]   connections (in creation order), gauges and
+ *                                  counters; with named pools a line per pool and the budget first
+ *   kcm reset | expire | renew [--pool NAME | --all-pools]   run the admin trigger, say what it did
  *   kcm metrics                    the Prometheus text, as scraped
  *
  * The endpoint comes from `--url` or KCM_ADMIN_URL, the token from `--token` or KCM_ADMIN_TOKEN
@@ -14,13 +15,14 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { ManagerPoolStats } from '../pool/stats';
-import { formatDuration, formatStats } from './format';
+import { formatDuration, formatStats, printable, table } from './format';
 import { CliError, endpoint, EXIT_CODES, parseJson, request, type GlobalOptions } from './http';
 
 export { EXIT_CODES } from './http';
 export { formatDuration, formatStats } from './format';
 
 interface StatsOptions {
+  pool?: string;
   watch?: boolean;
   json?: boolean;
   interval: number;
@@ -42,12 +44,13 @@ const processOutput: Output = {
 
 async function stats(globals: GlobalOptions, options: StatsOptions, io: Output): Promise<void> {
   const show = async () => {
-    const body = parseJson<ManagerPoolStats>(await request(globals, 'GET', 'stats'));
+    const path = options.pool === undefined ? 'stats' : `stats?pool=${encodeURIComponent(options.pool)}`;
+    const body = parseJson<ManagerPoolStats>(await request(globals, 'GET', path));
     if (options.json) {
       io.out(JSON.stringify(body) + '\n');
       return;
     }
-    const text = formatStats(body);
+    const text = formatStats(body, options.pool);
     if (options.watch) {
       const stamp = `${new Date().toISOString()}  ${endpoint(globals).origin}  (every ${options.interval} ms; Ctrl-C to stop)\n\n`;
       io.out(io.isTTY ? `\x1b[H\x1b[2J${stamp}${text}` : `${stamp}${text}\n`);
@@ -69,29 +72,56 @@ async function stats(globals: GlobalOptions, options: StatsOptions, io: Output):
   }
 }
 
-interface TriggerReply {
+type Gauges = { total: number; idle: number; inUse: number; pending: number; waiting: number };
+type Counts = { evicted?: number; retired?: number; renewed?: number };
+
+interface TriggerReply extends Counts {
   ok: boolean;
   action: string;
-  evicted?: number;
-  retired?: number;
-  renewed?: number;
   durationMs: number;
-  pool: { total: number; idle: number; inUse: number; pending: number; waiting: number };
+  /** Which pool ran it (absent from endpoints older than named pools, and with --all-pools). */
+  poolName?: string;
+  pool?: Gauges;
+  /** With --all-pools: each pool's count and gauges. */
+  pools?: Record<string, Counts & { pool?: Gauges }>;
 }
 
-async function trigger(globals: GlobalOptions, action: 'reset' | 'expire' | 'renew', json: boolean | undefined, io: Output): Promise<void> {
-  const reply = await request(globals, 'POST', action);
-  if (json) {
+interface TriggerOptions {
+  json?: boolean;
+  pool?: string;
+  allPools?: boolean;
+}
+
+type Action = 'reset' | 'expire' | 'renew';
+
+async function trigger(globals: GlobalOptions, action: Action, options: TriggerOptions, io: Output): Promise<void> {
+  const query = options.allPools ? '?allPools=true' : options.pool !== undefined ? `?pool=${encodeURIComponent(options.pool)}` : '';
+  const reply = await request(globals, 'POST', `${action}${query}`);
+  if (options.json) {
     io.out(reply.text.trimEnd() + '\n');
     return;
   }
   const body = parseJson<TriggerReply>(reply);
+  const count = (counts: Counts): number => (action === 'reset' ? counts.evicted : action === 'expire' ? counts.retired : counts.renewed) ?? 0;
+  const n = count(body);
+  const pools = Object.entries(body.pools ?? {});
+  const label = `${action === 'reset' ? 'Reset' : action === 'expire' ? 'Expiry sweep' : 'Renewal'}${options.allPools ? ` on every pool (${pools.length})` : ''}`;
   const what =
-    action === 'reset' ? `Reset: ${body.evicted ?? 0} connection(s) evicted (checked-out ones close when released), pool refilled`
-    : action === 'expire' ? `Expiry sweep: ${body.retired ?? 0} connection(s) retired`
-    : `Renewal: ${body.renewed ?? 0} connection(s) being replaced (checked-out ones when released)`;
-  const p = body.pool;
-  io.out(`${what} in ${formatDuration(body.durationMs)}.\nPool now: ${p.total} open (${p.inUse} in use, ${p.idle} idle), ${p.pending} opening, ${p.waiting} waiting.\n`);
+    action === 'reset' ? `${label}: ${n} connection(s) evicted (checked-out ones close when released), ${options.allPools ? 'pools' : 'pool'} refilled`
+    : action === 'expire' ? `${label}: ${n} connection(s) retired`
+    : `${label}: ${n} connection(s) being replaced (checked-out ones when released)`;
+  if (options.allPools) {
+    const rows = pools.map(([name, r]) => {
+      const p = r.pool;
+      return [printable(name), String(count(r)), ...(p ? [p.total, p.inUse, p.idle, p.pending, p.waiting].map(String) : ['-', '-', '-', '-', '-'])];
+    });
+    const header = ['POOL', action === 'reset' ? 'EVICTED' : action === 'expire' ? 'RETIRED' : 'RENEWED', 'OPEN', 'IN USE', 'IDLE', 'PENDING', 'WAITING'];
+    io.out(`${what} in ${formatDuration(body.durationMs)}.\n${table(header, rows, new Set([1, 2, 3, 4, 5, 6])).join('\n')}\n`);
+    return;
+  }
+  const p = body.pool ?? { total: 0, idle: 0, inUse: 0, pending: 0, waiting: 0 };
+  const which = options.pool === undefined ? 'Pool' : `Pool ${printable(options.pool)}`;
+  io.out(`${what} in ${formatDuration(body.durationMs)}.\n${which} now: ${p.total} open (${p.inUse} in use, ${p.idle} idle), ${p.pending} opening, ${p.waiting} waiting.\n`);
 }
 
 function positiveInteger(name: string, min: number) {
@@ -100,6 +130,11 @@ function positiveInteger(name: string, min: number) {
     if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be a whole number >= ${min}.`);
     return n;
   };
+}
+
+function poolName(value: string): string {
+  if (value.trim() === '') throw new InvalidArgumentError('--pool needs the name of a pool (kcm stats lists them).');
+  return value;
 }
 
 /** Builds the command line program; `run` receives each command's work. */
@@ -114,19 +149,21 @@ function program(io: Output, run: (work: () => Promise<void>) => void): Command 
     .exitOverride();
   cli.addHelpText(
     'after',
-    '\nExit codes: 0 done, 1 the endpoint answered an error, 2 bad usage, 3 authentication refused (401/403),\n4 endpoint unreachable, 5 no answer within --timeout.',
+    '\nWith named pools: kcm stats --pool NAME shows one pool; kcm reset|expire|renew --pool NAME runs on one pool,\n--all-pools on every open pool (not both).\n' +
+      '\nExit codes: 0 done, 1 the endpoint answered an error (such as an unknown pool), 2 bad usage, 3 authentication refused (401/403),\n4 endpoint unreachable, 5 no answer within --timeout.',
   );
 
   cli
     .command('stats')
     .description('pool gauges, counters and every connection, in creation order')
+    .option('-p, --pool <name>', 'that pool only (default: the default pool, and with named pools a line per pool)', poolName)
     .option('-w, --watch', 'refresh until interrupted')
     .option('--json', 'print the stats as JSON (one line per refresh with --watch)')
     .addOption(new Option('--interval <ms>', 'refresh period with --watch').default(1000).argParser(positiveInteger('--interval', 250)))
     .addOption(new Option('--count <n>', 'with --watch: stop after n refreshes').argParser(positiveInteger('--count', 1)))
     .action((options: StatsOptions, command: Command) => run(() => stats(command.optsWithGlobals<GlobalOptions>(), options, io)));
 
-  const triggers: Array<['reset' | 'expire' | 'renew', string]> = [
+  const triggers: Array<[Action, string]> = [
     ['reset', 'close every connection (checked-out ones when released) and refill to min'],
     ['expire', 'run the expiry sweep now: max lifetime and idle timeout'],
     ['renew', 'replace every connection with a fresh one without lowering capacity'],
@@ -136,7 +173,9 @@ function program(io: Output, run: (work: () => Promise<void>) => void): Command 
       .command(name)
       .description(description)
       .option('--json', 'print the endpoint\'s JSON answer')
-      .action((options: { json?: boolean }, command: Command) => run(() => trigger(command.optsWithGlobals<GlobalOptions>(), name, options.json, io)));
+      .addOption(new Option('-p, --pool <name>', 'run it on this pool (default: the default pool)').argParser(poolName).conflicts('allPools'))
+      .addOption(new Option('--all-pools', 'run it on every open pool, one after another').conflicts('pool'))
+      .action((options: TriggerOptions, command: Command) => run(() => trigger(command.optsWithGlobals<GlobalOptions>(), name, options, io)));
   }
 
   cli

@@ -282,6 +282,12 @@ describe('admin endpoint with a token', () => {
       const reply = await call(server.port, 'POST', '/reset', { token: TOKEN });
       expect(reply.status).toBe(503);
       expect(JSON.parse(reply.text)).toMatchObject({ ok: false, error: { code: 'E_POOL_CLOSED' } });
+      // Named, or every pool: the same.
+      for (const path of ['/reset?pool=primary', '/renew?allPools']) {
+        const named = await call(server.port, 'POST', path, { token: TOKEN });
+        expect([path, named.status]).toEqual([path, 503]);
+        expect(JSON.parse(named.text)).toMatchObject({ ok: false, error: { code: 'E_POOL_CLOSED' } });
+      }
       expect((await call(server.port, 'GET', '/stats', { token: TOKEN })).status).toBe(200);
     } finally {
       await server.close();
@@ -303,7 +309,8 @@ describe('admin endpoint configuration', () => {
         expect.objectContaining({ code: 'E_INVALID_CONFIG', message: expect.stringContaining('admin.token') }),
       );
       // The server itself refuses too, before it binds anything.
-      const target = { getPoolStats: () => { throw new Error('unused'); }, resetPool: async () => 0, triggerExpireConnections: async () => 0, triggerRenewConnections: async () => 0 };
+      const pool = { getPoolStats: () => { throw new Error('unused'); }, resetPool: async () => 0, triggerExpireConnections: async () => 0, triggerRenewConnections: async () => 0 };
+      const target = { ...pool, pool: () => pool };
       await expect(startAdminServer(target, { port: 0, host })).rejects.toMatchObject({ code: 'E_INVALID_CONFIG', message: expect.stringContaining('admin.token') });
     }
   });

@@ -12,8 +12,9 @@ import type { Browser, Page } from 'playwright-core';
 import winston from 'winston';
 import { closeConnectionInstance, getConnectionInstance, type ConnectionManager, type ManagerPoolStats, type PooledConnection } from '../../lib';
 import { launchChromium } from '../helpers/browser';
-import { testDatabaseUrl } from '../helpers/database';
+import { testConfig, testDatabaseUrl } from '../helpers/database';
 import { until } from '../helpers/poll';
+import { createDatabase, databaseUrl, dropDatabase } from '../helpers/second-database';
 
 const url = testDatabaseUrl();
 const silent = winston.createLogger({ silent: true });
@@ -87,6 +88,8 @@ test('asks for the token, lists the connections in creation order, and Reset bri
     expect(await page.getAttribute(`#rows tr[data-id="${held.id}"]`, 'data-state')).toBe('inUse');
     expect(await page.textContent('#conn-count')).toContain('3 of 3 connections (1 in use, 2 idle)');
     expect(await page.isVisible('#login')).toBe(false);
+    // Without named pools there is no pool list: the page is as it always was.
+    expect(await page.isVisible('#pools-panel')).toBe(false);
 
     // The token lives in this tab's session: a reload does not ask again.
     await page.reload();
@@ -108,6 +111,67 @@ test('asks for the token, lists the connections in creation order, and Reset bri
   } finally {
     if (held.inUse) await manager.releaseConnection(held);
     await page.close();
+  }
+});
+
+test('with named pools: lists them and the budget, shows the selected one, and acts on it', async () => {
+  const DB = 'kcm_spec_dashboard_analytics';
+  await createDatabase(DB);
+  const manager = getConnectionInstance(
+    testConfig('kcm-spec-dashboard-pools', { min: 1, max: 4 }, {
+      pools: { analytics: { connection: databaseUrl(DB), pool: { min: 2, max: 3 } } },
+      budget: { maxConnections: 10 },
+      admin: { port: 0, token: TOKEN },
+    }),
+  );
+  const page = await browser.newPage();
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/^Failed to load resource: the server responded with a status of 401 /.test(m.text())) pageErrors.push(m.text());
+  });
+  const analyticsIds = () => manager.pool('analytics').getPoolStats().connections.map((c) => c.id);
+  const primaryIds = () => manager.getPoolStats().connections.map((c) => c.id);
+  try {
+    await manager.ready();
+    await openDashboard(page, (await manager.adminReady()).url);
+    await page.waitForSelector('#pools-panel:not(.hidden)', { timeout: 10_000 });
+    expect(await page.$$eval('#pools tr', (rows) => rows.map((r) => r.getAttribute('data-group')))).toEqual(['primary', 'analytics']);
+    const cells = async (name: string) => page.$$eval(`#pools tr[data-group="${name}"] td`, (tds) => tds.map((td) => td.textContent));
+    expect(await cells('analytics')).toEqual(['analytics', '2 / 3', '0', '2', '0', '0', 'closed']);
+    expect(await page.getAttribute('#pools tr[data-group="primary"]', 'class')).toBe('active');
+    expect(await page.textContent('#budget')).toMatch(/^budget: 3 \/ 10 connections, 0 reclaimed, no pool waiting · 2 pools open, 0 made, 0 closed$/);
+    // The default pool is shown first.
+    expect(await rowIds(page)).toEqual(primaryIds());
+
+    // Selecting a pool shows its connections and figures.
+    await page.click('#pools tr[data-group="analytics"]');
+    await until(async () => JSON.stringify(await rowIds(page)) === JSON.stringify(analyticsIds()), { timeoutMs: 10_000, description: 'the rows show analytics' });
+    expect(await page.getAttribute('#pools tr[data-group="analytics"]', 'class')).toBe('active');
+    expect((await page.textContent('#cards'))?.replace(/\s+/g, '')).toContain('total/max2/3');
+
+    // The buttons act on the selected pool only.
+    const before = { analytics: analyticsIds(), primary: primaryIds() };
+    let asked = '';
+    page.once('dialog', (dialog) => {
+      asked = dialog.message();
+      void dialog.accept();
+    });
+    await page.click('#btn-reset');
+    await until(async () => /Reset done on "analytics": 2 connection\(s\) evicted/.test((await page.textContent('#message')) ?? ''), { timeoutMs: 10_000, description: 'the reset is reported' });
+    expect(asked).toBe('Reset the pool "analytics" now?');
+    expect(primaryIds()).toEqual(before.primary);
+    for (const id of analyticsIds()) expect(before.analytics).not.toContain(id);
+    await until(async () => JSON.stringify(await rowIds(page)) === JSON.stringify(analyticsIds()), { timeoutMs: 10_000, description: 'the new analytics connections are shown' });
+
+    // Back to the default pool.
+    await page.click('#pools tr[data-group="primary"] td');
+    await until(async () => JSON.stringify(await rowIds(page)) === JSON.stringify(primaryIds()), { timeoutMs: 10_000, description: 'the rows show primary again' });
+    expect(pageErrors).toEqual([]);
+  } finally {
+    await page.close();
+    await closeConnectionInstance();
+    await dropDatabase(DB);
   }
 });
 

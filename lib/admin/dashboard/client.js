@@ -7,6 +7,10 @@
  *
  * It asks for the token once (kept in sessionStorage), polls /stats, keeps five minutes of history
  * per pool for the chart, and draws the tables with one innerHTML assignment each per poll.
+ *
+ * With named pools (`stats.pools`) it lists them with the budget; the one selected there (the
+ * default pool, `primary`, at first) is what the cards, chart, tabs, replicas and connections show
+ * and what the buttons act on (`?pool=NAME`). Without them the page is as it always was.
  */
 /** @typedef {import('../../pool/stats').ManagerPoolStats} ManagerPoolStats */
 /** @typedef {import('../../pool/stats').PoolStats} PoolStats */
@@ -21,6 +25,9 @@
   var HISTORY_MS = 5 * 60 * 1000;
   var TOKEN_KEY = 'kcm.adminToken';
   var token = sessionStorage.getItem(TOKEN_KEY) || '';
+  /** The named pool shown (a key of stats.pools; `primary` is the default pool). */
+  var group = 'primary';
+  /** The pool of that group shown: the group itself, or one of its replicas (by its label). */
   var selected = 'primary';
   var filter = 'all';
   /** @type {Record<string, Sample[]>} */
@@ -125,34 +132,71 @@
     });
   }
 
-  /** @param {ManagerPoolStats} stats @returns {Array<[string, PoolStats]>} */
-  function pools(stats) {
+  /**
+   * A named pool and its replicas, by the names metrics and logs give them: the default pool's
+   * replicas by their own names, a named pool's as `name/replica`.
+   * @param {ManagerPoolStats} stats @param {string} name @returns {Array<[string, PoolStats]>}
+   */
+  function pools(stats, name) {
     /** @type {Array<[string, PoolStats]>} */
-    var out = [['primary', stats]];
+    var out = [[name, stats]];
     var r = stats.replicas || {};
-    Object.keys(r).forEach(function (name) { out.push([name, r[name]]); });
+    Object.keys(r).forEach(function (replica) { out.push([name === 'primary' ? replica : name + '/' + replica, r[replica]]); });
     return out;
+  }
+  /** Every named pool by name, just `primary` without them; the default pool is the top level. @param {ManagerPoolStats} stats @returns {Array<[string, ManagerPoolStats]>} */
+  function groups(stats) {
+    var all = stats.pools || { primary: stats };
+    return Object.keys(all).map(function (name) { return /** @type {[string, ManagerPoolStats]} */ ([name, name === 'primary' ? stats : all[name]]); });
   }
   /** @param {ManagerPoolStats} stats */
   function record(stats) {
     var now = Date.now();
-    pools(stats).forEach(function (p) {
-      var h = history[p[0]] || (history[p[0]] = []);
-      h.push({ t: now, inUse: p[1].inUse, waiting: p[1].waiting, total: p[1].total });
-      while (h.length && h[0].t < now - HISTORY_MS) h.shift();
+    /** @type {Record<string, Sample[]>} */
+    var kept = {};
+    groups(stats).forEach(function (g) {
+      pools(g[1], g[0]).forEach(function (p) {
+        var h = kept[p[0]] = history[p[0]] || [];
+        h.push({ t: now, inUse: p[1].inUse, waiting: p[1].waiting, total: p[1].total });
+        while (h.length && h[0].t < now - HISTORY_MS) h.shift();
+      });
     });
+    // A pool that closed takes its history with it.
+    history = kept;
   }
 
   function render() {
     if (!last) return;
-    var list = pools(last);
-    if (!list.some(function (p) { return p[0] === selected; })) selected = 'primary';
+    var all = groups(last);
+    var shown = all.filter(function (g) { return g[0] === group; })[0];
+    if (!shown) { group = 'primary'; shown = all[0]; }
+    var list = pools(shown[1], group);
+    if (!list.some(function (p) { return p[0] === selected; })) selected = group;
     var current = list.filter(function (p) { return p[0] === selected; })[0][1];
+    renderPools(last, all);
     renderTabs(list);
     renderCards(current);
     renderChart(history[selected] || [], current.max);
-    renderReplicas(last.replicas);
+    renderReplicas(shown[1].replicas);
     renderConnections(current);
+  }
+
+  /** The named pools, one row each, and the budget (hidden without named pools). @param {ManagerPoolStats} stats @param {Array<[string, ManagerPoolStats]>} all */
+  function renderPools(stats, all) {
+    $('pools-panel').classList.toggle('hidden', !stats.pools);
+    if (!stats.pools) return;
+    var b = stats.budget, t = stats.totals;
+    $('budget').textContent = (b ? 'budget: ' + b.open + ' / ' + b.maxConnections + ' connections, ' + b.reclaimed + ' reclaimed, ' +
+      (b.waitingPools.length ? 'waiting: ' + b.waitingPools.join(', ') : 'no pool waiting') : 'no budget') +
+      (t ? ' · ' + t.pools + ' pools open, ' + t.made + ' made, ' + t.closed + ' closed' : '');
+    $('budget').className = b && b.waitingPools.length ? 'warn' : '';
+    $('pools').innerHTML = all.map(function (g) {
+      var s = g[1], state = s.circuit ? s.circuit.state : 'closed';
+      return '<tr data-group="' + esc(g[0]) + '" class="' + (g[0] === group ? 'active' : '') + '"><td>' + esc(g[0]) + '</td>' +
+        '<td class="num">' + s.total + ' / ' + s.max + '</td><td class="num">' + s.inUse + '</td><td class="num">' + s.idle + '</td>' +
+        '<td class="num">' + s.pending + '</td><td class="num">' + s.waiting + '</td>' +
+        '<td><span class="badge ' + (state === 'closed' ? 'ok' : 'down') + '">' + esc(state) + '</span></td></tr>';
+    }).join('');
   }
 
   /** @param {Array<[string, PoolStats]>} list */
@@ -284,15 +328,18 @@
   /** @param {string} name @param {string} label */
   function act(name, label) {
     if (busy) return;
-    if (!confirm(label + ' the pool now?')) return;
+    // With named pools the buttons act on the one selected; without, on the pool, as always.
+    var named = !!(last && last.pools);
+    var target = named ? ' the pool "' + group + '"' : ' the pool';
+    if (!confirm(label + target + ' now?')) return;
     busy = true;
     actionButtons().forEach(function (b) { b.disabled = true; });
     setMessage(label + '…', false);
-    api('POST', '/' + name).then(function (body) {
+    api('POST', '/' + name + (named ? '?pool=' + encodeURIComponent(group) : '')).then(function (body) {
       /** @type {string[]} */
       var parts = [];
       ['evicted', 'retired', 'renewed'].forEach(function (k) { if (k in body) parts.push(body[k] + ' connection(s) ' + k); });
-      setMessage(label + ' done: ' + (parts.join(', ') || 'ok'), false);
+      setMessage(label + ' done' + (named ? ' on "' + group + '"' : '') + ': ' + (parts.join(', ') || 'ok'), false);
     }, /** @param {ApiError} err */ function (err) {
       if (err.auth) { showLogin(err.message); return; }
       setMessage(label + ' failed: ' + err.message, true);
@@ -319,6 +366,11 @@
   $('tabs').addEventListener('click', function (e) {
     var pool = e.target instanceof Element && e.target.getAttribute('data-pool');
     if (pool) { selected = pool; render(); }
+  });
+  $('pools').addEventListener('click', function (e) {
+    var row = e.target instanceof Element && e.target.closest('tr[data-group]');
+    var name = row && row.getAttribute('data-group');
+    if (name) { group = name; selected = name; render(); }
   });
   $('filter').addEventListener('change', function () { filter = /** @type {HTMLSelectElement} */ ($('filter')).value; render(); });
   actionButtons().forEach(function (b) {

@@ -5,7 +5,7 @@
  *
  * The page itself holds no data, so it is served without a token; it asks for the token once
  * (kept in sessionStorage, so it is gone when the tab closes) and sends it with every call to
- * `/stats`, `/reset`, `/expire` and `/renew`. It polls `/stats` once a second (`?interval=ms`
+ * `/stats`, `/reset`, `/expire` and `/renew` (with named pools, `?pool=` the one selected). It polls `/stats` once a second (`?interval=ms`
  * changes that, never below 250 ms; it pauses while the tab is hidden), keeps five minutes of
  * in-use / waiting history for the chart, and draws the connection table with one `innerHTML`
  * assignment per poll, which stays quick at a thousand connections.
@@ -62,6 +62,11 @@ td.num, th.num { text-align:right; }
 .toolbar { display:flex; align-items:center; gap:10px; margin-bottom:6px; }
 .toolbar h2 { margin:0; }
 .toolbar .grow { flex:1; }
+#pools tr { cursor:pointer; }
+#pools tr:hover td { background:#f1f4f8; }
+#pools tr.active td { background:#e4ecfb; font-weight:600; }
+#budget { margin:0 0 6px; color:var(--muted); font-variant-numeric:tabular-nums; }
+#budget.warn { color:var(--orange); }
 #message { margin:0 0 12px; color:var(--green); }
 #message:empty { display:none; }
 #message.error { color:var(--red); }
@@ -89,6 +94,12 @@ const BODY = String.raw`
 </section>
 <main id="app">
   <p id="message"></p>
+  <div class="panel hidden" id="pools-panel">
+    <h2>Pools</h2>
+    <p id="budget"></p>
+    <table><thead><tr><th>name</th><th class="num">open / max</th><th class="num">in use</th><th class="num">idle</th><th class="num">pending</th><th class="num">waiting</th><th>circuit</th></tr></thead>
+    <tbody id="pools"></tbody></table>
+  </div>
   <div id="tabs" class="hidden"></div>
   <div class="cards" id="cards"></div>
   <div class="panel">
