@@ -5,7 +5,8 @@
  * and removes it at the end. Step by step it creates the manager (min 10, max 20), runs queries
  * three ways, sends a burst of 50 concurrent workers while a live table of the pool stats refreshes
  * in place, shows what an acquire timeout says, resets the pool, shows a noisy tenant and a quiet
- * one with and without fair share (two small managers of their own), closes it and prints a summary.
+ * one with and without fair share (two small managers of their own), 30 tenants arriving with a pool
+ * each under one budget of 20 connections (a manager of its own), closes it and prints a summary.
  * It touches nothing in the database but a temporary table of its own session. Runs in seconds.
  *
  * The live table uses ANSI cursor moves when stdout is a terminal; otherwise (a pipe, a CI log)
@@ -13,6 +14,7 @@
  */
 import { Writable } from 'node:stream';
 import winston from 'winston';
+import { Client } from 'pg';
 import {
   ConnectionManager,
   resolveOptions,
@@ -236,9 +238,10 @@ async function main(): Promise<void> {
   await timeout(manager);
   await reset(manager);
   await fairShare(url);
+  await tenants(url);
 
-  // 9. Close.
-  step(9, 'Close',
+  // 10. Close.
+  step(10, 'Close',
     'close() (or closeConnectionInstance()) fails waiting callers with E_POOL_CLOSED, closes idle',
     'connections now and checked-out ones when released; it resolves when no session is left.');
   const before = manager.getPoolStats();
@@ -481,19 +484,80 @@ async function fairShare(url: string): Promise<void> {
   say(dim('  waits behind the noisy one\'s queue. See docs/admission.md for quotas, priorities and rate limits.'));
 }
 
+/**
+ * Step 9: 30 tenants arriving, each with a pool of its own made by `poolFactory`, under one budget
+ * of 20 connections. A manager of its own, silent; sessions counted in pg_stat_activity.
+ */
+async function tenants(url: string): Promise<void> {
+  const TENANTS = 30;
+  const BUDGET = 20;
+  step(9, `Named pools: ${TENANTS} tenants arriving, one budget of ${BUDGET} connections`,
+    'poolFactory makes a pool per tenant on its first use (max 3 each); budget.maxConnections bounds the',
+    'sessions of every pool together. A tenant arrives every 20 ms and runs 6 queries of 10 ms, 2 at a time.');
+  say(dim(`  getConnectionInstance({ connection, poolFactory: (t) => ({ connection, pool: { max: 3 } }), budget: { maxConnections: ${BUDGET} } })`));
+  const app = `kcm-demo-tenants-${process.pid}`;
+  const m = new ConnectionManager(resolveOptions({
+    connection: { connectionString: url, application_name: app },
+    pool: { min: 0, max: 4 },
+    poolFactory: () => ({ connection: { connectionString: url, application_name: app }, pool: { max: 3 } }),
+    poolIdleTimeoutMs: 500,
+    budget: { maxConnections: BUDGET },
+    logger: winston.createLogger({ silent: true }),
+  }));
+  const watcher = new Client({ connectionString: url, application_name: 'kcm-demo-watcher' });
+  await watcher.connect();
+  const sessions = async (): Promise<number> =>
+    (await watcher.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1", [app])).rows[0].n;
+  try {
+    let running = true;
+    let peakSessions = 0;
+    let peakOpen = 0;
+    let peakWaitingPools = 0;
+    const sampler = (async () => {
+      while (running) {
+        const budget = m.getPoolStats().budget;
+        peakOpen = Math.max(peakOpen, budget?.open ?? 0);
+        peakWaitingPools = Math.max(peakWaitingPools, budget?.waitingPools.length ?? 0);
+        peakSessions = Math.max(peakSessions, await sessions());
+      }
+    })();
+    const t0 = Date.now();
+    await Promise.all(Array.from({ length: TENANTS }, async (_, i) => {
+      await delay(i * 20);
+      const pool = m.pool(`tenant-${i + 1}`);
+      await Promise.all([0, 1].map(async () => {
+        for (let k = 0; k < 3; k++) await pool.query('select pg_sleep(0.01)');
+      }));
+    }));
+    const elapsed = Date.now() - t0;
+    running = false;
+    await sampler;
+    const stats = m.getPoolStats();
+    say(`  ${TENANTS} tenants served in ${duration(elapsed)}: ${stats.totals?.made} pools made, ${stats.totals?.counters.acquired} queries.`);
+    say(`  Most sessions seen in pg_stat_activity: ${peakSessions} (budget.open at most ${peakOpen} of ${BUDGET}); at most ${peakWaitingPools} pool(s) waiting for a slot.`);
+    say(`  ${stats.budget?.reclaimed} connection(s) were closed to hand their slot to a waiting tenant (reclaimed).`);
+    await waitFor(() => (m.getPoolStats().totals?.closed ?? 0) >= TENANTS, 5_000);
+    say(`  ${m.getPoolStats().totals?.closed} tenant pools closed after poolIdleTimeoutMs (500 ms here) without use; sessions left: ${await sessions()}.`);
+    say(dim('  See docs/named-pools.md for static pools, the reclaim order and sizing for database-per-tenant.'));
+  } finally {
+    await m.close();
+    await watcher.end();
+  }
+}
+
 async function waitFor(done: () => boolean, limitMs: number): Promise<void> {
   const until = Date.now() + limitMs;
   while (!done() && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
 }
 
 function summary(s: PoolStats): void {
-  step(10, 'Summary', 'Counters only grow; wait counts the checkouts that had to queue.');
+  step(11, 'Summary', 'Counters only grow; wait counts the checkouts that had to queue.');
   const c = s.counters;
   const rows: Array<[string, number]> = [
     ['created', c.created], ['destroyed', c.destroyed], ['acquired', c.acquired], ['released', c.released],
     ['timedOut', c.timedOut], ['aborted', c.aborted], ['createErrors', c.createErrors],
     ['validationFailures', c.validationFailures], ['expired', c.expired], ['idleClosed', c.idleClosed],
-    ['renewed', c.renewed], ['leaksDetected', c.leaksDetected],
+    ['renewed', c.renewed], ['leaksDetected', c.leaksDetected], ['reclaimed', c.reclaimed],
   ];
   for (let i = 0; i < rows.length; i += 3) {
     say('  ' + rows.slice(i, i + 3).map(([k, v]) => `${k.padEnd(18)} ${String(v).padStart(5)}`).join('    '));

@@ -101,7 +101,7 @@ async function main(): Promise<void> {
         connection: url,
         pool: { min: 0, max: 4 },
         pools: { analytics: { connection: url } },
-        poolFactory: (name) => ({ connection: `${url}${url.includes('?') ? '&' : '?'}application_name=${encodeURIComponent(name)}`, pool: { max: 2 } }),
+        poolFactory: (name: string) => ({ connection: `${url}${url.includes('?') ? '&' : '?'}application_name=${encodeURIComponent(name)}`, pool: { max: 2 } }),
         maxPools: 1_000,
         logger: silent,
       }),
