@@ -60,13 +60,17 @@ export class ConnectionBudget implements BudgetSeam {
   }
 
   take(member: BudgetMember): boolean {
-    if (this.used < this.maxConnections && (this.granting === member || (this.granting === undefined && this.queue.size === 0))) {
+    if (this.hasRoom(member)) {
       this.used++;
       return true;
     }
     this.queue.add(member);
     this.reclaim();
     return false;
+  }
+
+  hasRoom(member: BudgetMember): boolean {
+    return this.used < this.maxConnections && (this.granting === member || (this.granting === undefined && this.queue.size === 0));
   }
 
   give(_member: BudgetMember, reclaimed: boolean): void {

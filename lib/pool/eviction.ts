@@ -74,8 +74,9 @@ export function expireConnections<E extends PoolEntry<unknown>>(pool: PoolMainte
 
 /**
  * Replaces every connection with a fresh one without lowering capacity where there is room: for
- * an idle connection the new one is opened first and the old one closed after; at `max` the old
- * one is closed first and its replacement opened in the slot it freed. Checked-out connections are
+ * an idle connection the new one is opened first and the old one closed after; at `max` (or with
+ * the connection budget spent) the old one is closed first and its replacement opened in the slot
+ * it freed. Checked-out connections are
  * marked and replaced when released. Resolves once every idle connection has been replaced (each
  * replacement open, or failed after the pool's open retries), with `count` the connections
  * replaced or marked. The first replacement that cannot be opened ends the renewal: the idle
@@ -91,7 +92,7 @@ export function renewConnections<E extends PoolEntry<unknown>>(pool: PoolMainten
     let lost = 0;
     const replaceOne = async (old: E): Promise<void> => {
       if (old.state !== 'idle') return; // handed out meanwhile: replaced on release
-      if (pool.counts.occupied < pool.options.max) {
+      if (pool.hasRoom()) {
         if ((await pool.openOne()) === undefined) refused = true;
         else if (old.state === 'idle') pool.softEvict(old, 'renewed');
       } else if ((await pool.replace(old, 'renewed')) === undefined) {

@@ -58,6 +58,11 @@ export interface PoolMaintenance<E extends PoolEntry<unknown>> {
 
   /** Opens one connection if there is room below `max`: its record once in service, undefined if it failed or there was no room. */
   openOne(): Promise<E | undefined>;
+  /**
+   * True when one more connection may be opened now: below `max`, and, with a connection budget,
+   * a slot of it is free for this pool. Renewal opens before it closes only then.
+   */
+  hasRoom(): boolean;
 
   /** The pump: serves waiters from idle records and starts the opens the waiters and `min` need (the refill). */
   pump(): void;

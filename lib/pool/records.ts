@@ -89,6 +89,10 @@ export abstract class PoolRecords<C, E extends PoolEntry<C>> implements BudgetMe
     this.budget?.join(this);
   }
 
+  hasRoom(): boolean {
+    return this.registry.occupied < this.options.max && (this.budget === undefined || this.budget.hasRoom(this));
+  }
+
   /** True while the circuit breaker refuses new connections (open, or a probe in flight). */
   get circuitOpen(): boolean { return this.breaker.blocking; }
   /** The connector, for `injectFaults()` (knex-connection-manager/testing) only: its methods are wrapped there. */
@@ -162,10 +166,18 @@ export abstract class PoolRecords<C, E extends PoolEntry<C>> implements BudgetMe
 
   // ── opening ──────────────────────────────────────────────────────────────────────────────────
 
-  openOne(): Promise<E | undefined> {
-    if (this.state !== 'open' || this.registry.occupied >= this.options.max || this.breaker.blocking) return Promise.resolve(undefined);
+  /**
+   * Opens one connection, if the pool is open, below `max`, the circuit allows and (with a
+   * connection budget) a slot is free. `slotHeld`: the caller carries the budget slot of a record
+   * it just closed (`replace`), so the replacement neither queues for one nor loses it.
+   */
+  openOne(slotHeld = false): Promise<E | undefined> {
+    if (this.state !== 'open' || this.registry.occupied >= this.options.max || this.breaker.blocking) {
+      if (slotHeld) this.budget?.give(this, false);
+      return Promise.resolve(undefined);
+    }
     // Over the manager's connection budget: the budget queues this pool and may reclaim a slot.
-    if (this.budget !== undefined && !this.budget.take(this)) return Promise.resolve(undefined);
+    if (!slotHeld && this.budget !== undefined && !this.budget.take(this)) return Promise.resolve(undefined);
     const entry = this.createEntry(this);
     entry.generation = this.generation;
     this.registry.addPending(entry);
@@ -270,8 +282,9 @@ export abstract class PoolRecords<C, E extends PoolEntry<C>> implements BudgetMe
 
   replace(entry: E, reason: CloseReason): Promise<E | undefined> {
     let replacement: Promise<E | undefined> | undefined;
-    // The replacement starts in the same turn the slot frees, before the pump could take the slot.
-    return this.closeRecord(entry, reason, () => (replacement = this.openOne())).then(() => replacement);
+    // The replacement starts in the same turn the slot frees, before the pump could take the slot;
+    // it keeps the closed record's budget slot.
+    return this.closeRecord(entry, reason, () => (replacement = this.openOne(true))).then(() => replacement);
   }
 
   /** `destroy()`, with `onClosed` run once the socket is closed, before the pump sees the free slot. */
@@ -289,9 +302,9 @@ export abstract class PoolRecords<C, E extends PoolEntry<C>> implements BudgetMe
     });
     return this.closeRaw(entry.raw as C, entry.id).then(() => {
       this.registry.move(entry, 'closed');
-      // The slot goes back before a renewal's replacement asks for one, so both are judged alike.
-      this.budget?.give(this, reason === 'reclaimed');
-      onClosed?.();
+      // A replacement (`onClosed`) keeps the slot; otherwise it goes back to the budget.
+      if (onClosed === undefined) this.budget?.give(this, reason === 'reclaimed');
+      else onClosed();
       this.pump();
       this.checkClosed();
     });

@@ -61,6 +61,8 @@ export interface BudgetSeam {
   leave(member: BudgetMember): void;
   /** True (and the slot is taken) when `member` may open one more connection now. */
   take(member: BudgetMember): boolean;
+  /** True when `take(member)` would succeed now; takes nothing. */
+  hasRoom(member: BudgetMember): boolean;
   /** A slot `member` held is free again; `reclaimed` when it was closed for another pool. */
   give(member: BudgetMember, reclaimed: boolean): void;
   /** True when `member` should close the record it is placing, for a pool waiting on the budget. No side effects. */

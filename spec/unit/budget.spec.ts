@@ -5,6 +5,7 @@
  * pools served in turn when there are more pools than the budget has connections.
  */
 import { ConnectionBudget } from '../../lib/named-pools/budget';
+import { renewConnections } from '../../lib/pool/eviction';
 import type { PoolOptions } from '../../lib/options';
 import { closeOnFakeClock, flushMicrotasks } from '../helpers/fake-clock';
 import { createFakePool, FakeConnector, type FakeEntry, type FakePool } from '../helpers/fake-connector';
@@ -154,5 +155,21 @@ describe('connection budget', () => {
     await closing;
     expect((await bEntry).owner).toBe(b);
     expect(budget.stats().open).toBe(1);
+  });
+
+  it('renewal under a spent budget replaces in place: each replacement keeps the slot of the connection it replaces', async () => {
+    const { connector, budget, pools: [a, b] } = pools(4, 2, (i) => ({ max: 4, min: i === 0 ? 2 : 0 }));
+    await settle(); // a opens its min of 2
+    const held = [await b.acquire(), await b.acquire()];
+    const before = connector.openConnections().filter((c) => !held.some((e) => e.raw === c));
+    expect(budget.stats().open).toBe(4);
+    const result = await renewConnections(a);
+    await settle();
+    expect(result).toMatchObject({ count: 2, error: undefined });
+    // a's two connections are new ones; the budget was never exceeded.
+    for (const old of before) expect(old.open).toBe(false);
+    expect(a.counts.openCount).toBe(2);
+    expect(connector.peakOccupied).toBe(4);
+    for (const entry of held) b.release(entry);
   });
 });
