@@ -1,10 +1,10 @@
 // @ts-check
 /**
  * The dashboard's browser script, served inline in the page (lib/admin/dashboard/page.ts) exactly as
- * written here, after render.js (the drawing helpers, `kcmRender`) in the same `<script>` element,
- * and allowed by its hash in the Content-Security-Policy. Plain JavaScript without a build step;
- * `npm run typecheck` checks it (tsconfig.dashboard.json: DOM, strict, JSDoc types, with render.js)
- * and `npm run lint` lints it with browser globals.
+ * written here, after render.js (the drawing helpers, `kcmRender`) in the same inline script
+ * element, and allowed by its hash in the Content-Security-Policy. Plain JavaScript without a build
+ * step; `npm run typecheck` checks it (tsconfig.dashboard.json: DOM, strict, JSDoc types, with
+ * render.js) and `npm run lint` lints it with browser globals.
  *
  * It asks for the token once (kept in sessionStorage), polls /stats, keeps five minutes of history
  * per pool for the chart, and draws the tables with one innerHTML assignment each per poll.

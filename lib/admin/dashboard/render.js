@@ -5,7 +5,7 @@
  * and keep no state, so they live apart from client.js (which polls, keeps the history and the
  * selection, and assigns what these return); the split also keeps each file short.
  *
- * page.ts inlines this file before client.js in the same `<script>` element, so `kcmRender` is
+ * page.ts inlines this file before client.js in the same inline script element, so `kcmRender` is
  * defined when client.js runs; the types below are shared with client.js the same way
  * (tsconfig.dashboard.json checks both files together). Plain JavaScript without a build step,
  * served exactly as written and allowed by its hash in the Content-Security-Policy.
