@@ -1,8 +1,8 @@
 /**
  * The built package serves the dashboard: `npm run build` compiles lib/ into dist/ and copies the
- * dashboard's browser script beside the compiled page, the package's file list ships it, and a
- * manager loaded from dist/ answers `GET /` with the page, its script inline and allowed by the
- * hash in the Content-Security-Policy.
+ * dashboard's browser script files beside the compiled page, the package's file list ships them,
+ * and a manager loaded from dist/ answers `GET /` with the page, their text inline in one script
+ * (the helpers first) and allowed by the hash in the Content-Security-Policy.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import winston from 'winston';
+import { DASHBOARD_SCRIPT_FILES, joinDashboardScripts } from '../../lib/admin/dashboard/page';
 import { testDatabaseUrl } from '../helpers/database';
 
 const run = promisify(execFile);
@@ -26,12 +27,19 @@ afterAll(async () => {
 });
 
 test('npm run build puts the dashboard script into dist/ and the built manager serves it', async () => {
+  expect(DASHBOARD_SCRIPT_FILES).toEqual(['render.js', 'client.js']);
   await run('npm', ['run', 'build'], { cwd: ROOT, timeout: 240_000 });
-  const asset = readFileSync(path.join(ROOT, 'lib/admin/dashboard/client.js'), 'utf8');
-  expect(readFileSync(path.join(ROOT, 'dist/admin/dashboard/client.js'), 'utf8')).toBe(asset);
+  const assets = DASHBOARD_SCRIPT_FILES.map((file) => readFileSync(path.join(ROOT, 'lib/admin/dashboard', file), 'utf8'));
+  DASHBOARD_SCRIPT_FILES.forEach((file, i) => {
+    expect(readFileSync(path.join(ROOT, 'dist/admin/dashboard', file), 'utf8')).toBe(assets[i]);
+  });
+  const asset = joinDashboardScripts(assets);
+  expect(asset).toBe(`${assets[0]}\n${assets[1]}`);
 
   const packed = JSON.parse((await run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, timeout: 60_000 })).stdout) as Array<{ files: Array<{ path: string }> }>;
-  expect(packed[0].files.map((f) => f.path)).toEqual(expect.arrayContaining(['dist/admin/dashboard/client.js', 'dist/admin/dashboard/page.js', 'dist/index.js']));
+  expect(packed[0].files.map((f) => f.path)).toEqual(
+    expect.arrayContaining(['dist/admin/dashboard/render.js', 'dist/admin/dashboard/client.js', 'dist/admin/dashboard/page.js', 'dist/index.js']),
+  );
 
   dist = require(path.join(ROOT, 'dist/index.js')) as DistIndex;
   const manager = dist.getConnectionInstance({

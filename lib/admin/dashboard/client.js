@@ -1,9 +1,10 @@
 // @ts-check
 /**
  * The dashboard's browser script, served inline in the page (lib/admin/dashboard/page.ts) exactly as
- * written here and allowed by its hash in the Content-Security-Policy. Plain JavaScript without a
- * build step; `npm run typecheck` checks it (tsconfig.dashboard.json: DOM, strict, JSDoc types) and
- * `npm run lint` lints it with browser globals.
+ * written here, after render.js (the drawing helpers, `kcmRender`) in the same inline script
+ * element, and allowed by its hash in the Content-Security-Policy. Plain JavaScript without a build
+ * step; `npm run typecheck` checks it (tsconfig.dashboard.json: DOM, strict, JSDoc types, with
+ * render.js) and `npm run lint` lints it with browser globals.
  *
  * It asks for the token once (kept in sessionStorage), polls /stats, keeps five minutes of history
  * per pool for the chart, and draws the tables with one innerHTML assignment each per poll.
@@ -12,11 +13,7 @@
  * default pool, `primary`, at first) is what the cards, chart, tabs, replicas and connections show
  * and what the buttons act on (`?pool=NAME`). Without them the page is as it always was.
  */
-/** @typedef {import('../../pool/stats').ManagerPoolStats} ManagerPoolStats */
-/** @typedef {import('../../pool/stats').PoolStats} PoolStats */
-/** @typedef {import('../../pool/stats').ReplicaPoolStats} ReplicaPoolStats */
-/** @typedef {import('../../pool/stats').ConnectionStats} ConnectionStats */
-/** @typedef {{ t: number, inUse: number, waiting: number, total: number }} Sample */
+/* global kcmRender */
 /** @typedef {Error & { auth?: number }} ApiError */
 (function () {
   'use strict';
@@ -47,23 +44,8 @@
   var input = function (id) { return /** @type {HTMLInputElement} */ ($(id)); };
   var actionButtons = function () { return /** @type {NodeListOf<HTMLButtonElement>} */ (document.querySelectorAll('[data-action]')); };
 
-  /** @type {Record<string, string>} */
-  var ENTITIES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-  /** @param {unknown} s */
-  function esc(s) {
-    return String(s).replace(/[&<>"']/g, function (c) { return ENTITIES[c]; });
-  }
-  /** @param {number | null | undefined} ms */
-  function dur(ms) {
-    if (ms == null) return '–';
-    if (ms < 1000) return Math.round(ms) + ' ms';
-    var s = ms / 1000;
-    if (s < 60) return s.toFixed(1) + ' s';
-    var m = Math.floor(s / 60);
-    if (m < 60) return m + 'm ' + String(Math.floor(s % 60)).padStart(2, '0') + 's';
-    var h = Math.floor(m / 60);
-    return h + 'h ' + String(m % 60).padStart(2, '0') + 'm';
-  }
+  var esc = kcmRender.esc;
+
   /** @param {string} text @param {boolean} isError */
   function setStatus(text, isError) {
     var el = $('status');
@@ -209,76 +191,18 @@
     }).join('');
   }
 
-  /** @param {string} label @param {string | number} value @param {string} [cls] */
-  function card(label, value, cls) {
-    return '<div class="card"><div class="label">' + esc(label) + '</div><div class="value ' + (cls || '') + '">' + esc(value) + '</div></div>';
-  }
   /** @param {PoolStats} s */
   function renderCards(s) {
-    var c = s.counters;
-    var avg = s.wait.count ? s.wait.totalMs / s.wait.count : null;
-    $('cards').innerHTML = [
-      card('total / max', s.total + ' / ' + s.max, s.total + s.pending >= s.max ? 'warn' : ''),
-      card('in use', s.inUse),
-      card('idle', s.idle),
-      card('pending', s.pending),
-      card('waiting', s.waiting, s.waiting > 0 ? 'warn' : ''),
-      // Older servers send no circuit: shown as closed.
-      card('circuit', s.circuit ? s.circuit.state : 'closed', s.circuit && s.circuit.state !== 'closed' ? 'bad' : ''),
-      card('min', s.min),
-      card('acquired', c.acquired),
-      card('timed out', c.timedOut, c.timedOut > 0 ? 'bad' : ''),
-      card('waits', s.wait.count),
-      card('avg wait', dur(avg)),
-      card('max wait', dur(s.wait.count ? s.wait.maxMs : null)),
-      card('created', c.created),
-      card('destroyed', c.destroyed),
-    ].join('');
+    $('cards').innerHTML = kcmRender.cards(s);
   }
 
-  /** @param {number} v */
-  function niceCeil(v) {
-    var p = Math.pow(10, Math.floor(Math.log10(v)));
-    var steps = [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10];
-    for (var i = 0; i < steps.length; i++) if (steps[i] * p >= v) return steps[i] * p;
-    return 10 * p;
-  }
   /** @param {Sample[]} samples @param {number} max */
   function renderChart(samples, max) {
     var svg = $('chart');
-    var W = svg.clientWidth || 800, H = 160, L = 36, R = 8, T = 8, B = 20;
-    var now = Date.now();
-    // The window grows with the history kept, from 10 s up to 5 minutes.
-    var span = samples.length ? Math.min(HISTORY_MS, Math.max(10000, now - samples[0].t)) : HISTORY_MS;
-    var from = now - span;
-    var top = Math.max(1, max);
-    samples.forEach(function (p) { top = Math.max(top, p.inUse, p.waiting, p.total); });
-    top = niceCeil(top * 1.05);
-    /** @param {number} t */
-    var x = function (t) { return L + (W - L - R) * (t - from) / span; };
-    /** @param {number} v */
-    var y = function (v) { return T + (H - T - B) * (1 - v / top); };
-    /** @param {'inUse' | 'waiting' | 'total'} key @param {string} color @param {boolean} [dash] */
-    var line = function (key, color, dash) {
-      if (!samples.length) return '';
-      var pts = samples.map(function (p) { return x(p.t).toFixed(1) + ',' + y(p[key]).toFixed(1); }).join(' ');
-      return '<polyline fill="none" stroke="' + color + '" stroke-width="2"' + (dash ? ' stroke-dasharray="4 3"' : '') + ' points="' + pts + '"/>';
-    };
-    var grid = '';
-    [0, 0.5, 1].forEach(function (f) {
-      var v = Math.round(top * f);
-      grid += '<line x1="' + L + '" x2="' + (W - R) + '" y1="' + y(v) + '" y2="' + y(v) + '" stroke="#e6e9ed"/>' +
-        '<text x="' + (L - 6) + '" y="' + (y(v) + 4) + '" text-anchor="end" font-size="11" fill="#6a7380">' + v + '</text>';
-    });
-    var step = [5000, 10000, 15000, 30000, 60000].filter(function (st) { return span / st <= 6; })[0] || 60000;
-    for (var ago = 0; ago <= span; ago += step) {
-      var label = ago === 0 ? 'now' : '-' + (ago >= 60000 ? ago / 60000 + ' min' : ago / 1000 + ' s');
-      grid += '<text x="' + x(now - ago) + '" y="' + (H - 4) + '" text-anchor="' + (ago === 0 ? 'end' : 'middle') + '" font-size="11" fill="#6a7380">' + label + '</text>';
-    }
-    $('chart-title').textContent = 'Last ' + (span >= 60000 ? Math.round(span / 60000) + ' min' : Math.round(span / 1000) + ' s');
-    var maxLine = '<line x1="' + L + '" x2="' + (W - R) + '" y1="' + y(max) + '" y2="' + y(max) + '" stroke="#c8362d" stroke-dasharray="2 4"/>';
-    svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
-    svg.innerHTML = grid + maxLine + line('total', '#9aa3ad', true) + line('waiting', '#e07b12') + line('inUse', '#2f6fde');
+    var drawn = kcmRender.chart(samples, max, svg.clientWidth, HISTORY_MS);
+    $('chart-title').textContent = drawn.title;
+    svg.setAttribute('viewBox', drawn.viewBox);
+    svg.innerHTML = drawn.svg;
   }
 
   /** @param {Record<string, ReplicaPoolStats> | undefined} replicas */
@@ -287,42 +211,14 @@
     var names = Object.keys(all);
     $('replicas-panel').classList.toggle('hidden', names.length === 0);
     if (!names.length) return;
-    $('replicas').innerHTML = names.map(function (name) {
-      var r = all[name];
-      return '<tr><td>' + esc(name) + '</td><td><span class="badge ' + (r.healthy ? 'ok">healthy' : 'down">out of rotation') + '</span></td>' +
-        '<td class="num">' + (r.lagMs == null ? '–' : dur(r.lagMs)) + '</td><td class="num">' + r.total + ' / ' + r.max + '</td>' +
-        '<td class="num">' + r.inUse + '</td><td class="num">' + r.waiting + '</td><td class="num">' + r.healthChanges + '</td>' +
-        '<td>' + esc(r.unhealthyReason || '') + '</td></tr>';
-    }).join('');
+    $('replicas').innerHTML = kcmRender.replicaRows(all);
   }
 
-  // How long ago, by the server clock, c was last checked out or returned.
-  /** @param {ConnectionStats} c */
-  function sinceLastUse(c) {
-    // createdAt + ageMs is the server's "now" when it took the snapshot (in JSON the dates are strings).
-    return Math.max(0, new Date(c.createdAt).getTime() + c.ageMs - new Date(c.lastUsed).getTime());
-  }
-  /** The holder's tags, as `tenant=acme, feature=checkout` (admission). @param {Readonly<Record<string, string>>} tags */
-  function tagText(tags) {
-    return Object.keys(tags).map(function (k) { return k + '=' + tags[k]; }).join(', ');
-  }
   /** @param {PoolStats} s */
   function renderConnections(s) {
-    var rows = [];
-    var shown = 0;
-    var conns = s.connections;
-    for (var i = 0; i < conns.length; i++) {
-      var c = conns[i];
-      if (filter === 'inUse' && !c.inUse) continue;
-      if (filter === 'idle' && c.inUse) continue;
-      shown++;
-      rows.push('<tr data-id="' + esc(c.id) + '" data-state="' + (c.inUse ? 'inUse' : 'idle') + '"><td class="num">' + (i + 1) +
-        '</td><td class="mono">' + esc(c.id) + '</td><td><span class="badge ' + (c.inUse ? 'use">in use' : 'idle">idle') +
-        '</span>' + (c.tags ? ' <span class="mono tags">' + esc(tagText(c.tags)) + '</span>' : '') + '</td><td class="num">' + dur(c.ageMs) + '</td><td class="num">' + (c.inUse ? '–' : dur(c.idleMs)) +
-        '</td><td class="num">' + (c.inUse ? dur(sinceLastUse(c)) : '–') + '</td></tr>');
-    }
-    $('rows').innerHTML = rows.join('');
-    $('conn-count').textContent = shown + ' of ' + conns.length + ' connection' + (conns.length === 1 ? '' : 's') + ' (' + s.inUse + ' in use, ' + s.idle + ' idle)';
+    var table = kcmRender.connectionRows(s, filter);
+    $('rows').innerHTML = table.rows;
+    $('conn-count').textContent = table.count;
   }
 
   /** @param {string} name @param {string} label */

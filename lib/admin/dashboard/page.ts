@@ -1,7 +1,8 @@
 /**
  * The live dashboard served at `GET /` of the admin endpoint: one self-contained HTML page (inline
- * CSS and JavaScript, no libraries). The script is `client.js` next to this file, read once and
- * served as written (the build copies it into `dist/`); the style and markup are here.
+ * CSS and JavaScript, no libraries). The script is `render.js` (the drawing helpers) then
+ * `client.js` (the rest), next to this file, read once and served as written in one inline
+ * `<script>` (the build copies both into `dist/`); the style and markup are here.
  *
  * The page itself holds no data, so it is served without a token; it asks for the token once
  * (kept in sessionStorage, so it is gone when the tab closes) and sends it with every call to
@@ -133,8 +134,22 @@ export interface DashboardPage {
   readonly csp: string;
 }
 
-/** Where the browser script lives: beside this module, in `lib/` and in `dist/` alike. */
-export const DASHBOARD_SCRIPT_PATH = join(__dirname, 'client.js');
+/**
+ * The browser script's files, in the order they are inlined (the helpers first, since client.js
+ * uses them as it starts). They live beside this module, in `lib/` and in `dist/` alike.
+ */
+export const DASHBOARD_SCRIPT_FILES: readonly string[] = ['render.js', 'client.js'];
+
+/** Where the browser script's files live, in the order of {@link DASHBOARD_SCRIPT_FILES}. */
+export const DASHBOARD_SCRIPT_PATHS: readonly string[] = DASHBOARD_SCRIPT_FILES.map((file) => join(__dirname, file));
+
+/**
+ * The inline script: the files' text joined by a newline, so a file whose last line is a comment
+ * cannot swallow the first line of the next.
+ */
+export function joinDashboardScripts(texts: readonly string[]): string {
+  return texts.join('\n');
+}
 
 let page: DashboardPage | undefined;
 
@@ -142,24 +157,25 @@ let page: DashboardPage | undefined;
  * The dashboard page, built on first use (the admin endpoint asks when it starts, so a missing
  * script fails the start instead of the first visit, and a process without the endpoint never
  * reads the file).
- * @throws Error when `client.js` is missing or could end the inline `<script>` element early.
+ * @throws Error when `render.js` or `client.js` is missing or could end the inline `<script>`
+ * element early.
  */
 export function dashboardPage(): DashboardPage {
-  page ??= buildPage(readScript());
+  page ??= buildPage(joinDashboardScripts(DASHBOARD_SCRIPT_PATHS.map(readScript)));
   return page;
 }
 
-function readScript(): string {
+function readScript(path: string): string {
   let script: string;
   try {
-    script = readFileSync(DASHBOARD_SCRIPT_PATH, 'utf8');
+    script = readFileSync(path, 'utf8');
   } catch (error) {
     throw new Error(
-      `The admin dashboard's script is missing (${(error as Error).message}); a build must copy lib/admin/dashboard/client.js to dist/admin/dashboard/ (npm run build does).`,
+      `A file of the admin dashboard's script is missing (${(error as Error).message}); a build must copy ${DASHBOARD_SCRIPT_FILES.map((file) => `lib/admin/dashboard/${file}`).join(' and ')} to dist/admin/dashboard/ (npm run build does).`,
     );
   }
   // Inline, the text ends at the first `</script`; the hash would then allow a truncated script.
-  if (/<\/script/i.test(script)) throw new Error(`${DASHBOARD_SCRIPT_PATH} contains "</script", which would end the inline script early.`);
+  if (/<\/script/i.test(script)) throw new Error(`${path} contains "</script", which would end the inline script early.`);
   return script;
 }
 
