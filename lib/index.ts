@@ -3,10 +3,10 @@
  * Public exports only.
  */
 export { getConnectionInstance, closeConnectionInstance } from './instance';
-export { ConnectionManager, type AdminEndpoint, type GetConnectionOptions, type ManagerPoolStats, type ReplicaPoolStats } from './manager';
+export { ConnectionManager, type AdminEndpoint, type GetConnectionOptions, type ManagerPoolStats, type PoolHandle, type ReplicaPoolStats } from './manager';
 export { classifyStatement, type StatementClass } from './routing/classify';
 export type { PooledConnection, Row } from './driver/pooled-connection';
-export type { PoolStats, PoolCounters, WaitStats, ConnectionStats, RoutingStats, LearnedWritesStats } from './pool/stats';
+export type { PoolStats, PoolCounters, WaitStats, ConnectionStats, RoutingStats, LearnedWritesStats, BudgetStats, PoolTotals } from './pool/stats';
 export type { AdmissionOptions, Priority, RateLimit, Tags, TagStats, TagStatsByKey } from './admission/types';
 export { ConnectionManagerError, isConnectionManagerError, type ErrorCode } from './errors';
 export {
@@ -36,6 +36,7 @@ export {
   type SessionSetupHook,
 } from './options';
 export type { CircuitBreakerOptions, ResolvedCircuitBreakerOptions } from './options';
+export type { BudgetOptions, NamedPoolConfig, PoolFactory, PoolFactoryResult, ResolvedNamedPool } from './options';
 export type { CircuitState, CircuitStats } from './resilience/types';
 export type { WarmUpOptions } from './resilience/warm-up';
 export type { ValidationHook } from './options';

@@ -31,6 +31,7 @@ export type {
   AdminOptions,
   BudgetOptions,
   NamedPoolConfig,
+  ResolvedNamedPool,
   PoolFactory,
   PoolFactoryResult,
   CircuitBreakerOptions,
