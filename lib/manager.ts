@@ -125,7 +125,8 @@ export class ConnectionManager {
 
   /**
    * Resolves once `pool.min` connections are open on the primary (and the replicas' first health
-   * check is done; a replica that is down does not fail it).
+   * check is done; a replica that is down does not fail it), and the same for each of `pools`.
+   * Pools made by `poolFactory` are not waited for: `pool(name).ready()` waits for one.
    * @throws ConnectionManagerError `E_CONNECT` when opening them failed (the pool keeps retrying),
    *   `E_POOL_CLOSED` after `close()`.
    */
