@@ -3,6 +3,7 @@
  * what it becomes after validation. docs/options.md documents each option; `resolveOptions()` in
  * options.ts checks them.
  */
+import type { PgBouncerMode, ResolvedStatementCacheOptions, StatementCacheOptions } from './statement-cache/options';
 import type { Knex } from 'knex';
 import type { QueryResult } from 'pg';
 import type { Logger } from 'winston';
@@ -202,6 +203,13 @@ export interface ConnectionManagerConfig {
   admission?: AdmissionOptions;
   /** The circuit breaker of each pool; `false` turns it off. Default `{ failureThreshold: 5, openMs: 1000 }`. */
   circuitBreaker?: CircuitBreakerOptions | false;
+  /**
+   * Per-connection cache of prepared statements (docs/options.md, "Statement cache"); `false` turns
+   * it off. Default `{ size: 100 }`, or off with `pgbouncer: 'transaction'`.
+   */
+  statementCache?: StatementCacheOptions | false;
+  /** PgBouncer's pool mode when connecting through PgBouncer; leave it out for a direct connection. */
+  pgbouncer?: PgBouncerMode;
 }
 
 /** The numeric pool options. */
@@ -226,4 +234,8 @@ export interface ResolvedConfig {
   admission?: ResolvedAdmissionOptions;
   /** `false` when turned off. */
   circuitBreaker: ResolvedCircuitBreakerOptions | false;
+  /** `false` when turned off. */
+  statementCache: ResolvedStatementCacheOptions | false;
+  /** Undefined for a direct connection. */
+  pgbouncer?: PgBouncerMode;
 }

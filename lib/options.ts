@@ -31,6 +31,7 @@ import { checkNumber, describe, isPlainObject, rejectUnknownKeys, type NumberRul
 import { DEFAULT_POOL_OPTIONS, DEFAULT_RETRY_OPTIONS, DEFAULT_ROUTING_OPTIONS } from './options-defaults';
 import { compileRoutingRules } from './routing/write-list';
 import { resolveCircuitBreaker } from './resilience/options';
+import { resolvePgBouncer, resolveStatementCache } from './statement-cache/options';
 
 export { configFromEnvironment, ENVIRONMENT_VARIABLES } from './options-env';
 export { DEFAULT_POOL_OPTIONS, DEFAULT_RETRY_OPTIONS, DEFAULT_ROUTING_OPTIONS } from './options-defaults';
@@ -59,7 +60,7 @@ export type {
   RoutingStrategy,
 } from './options-types';
 
-const TOP_LEVEL_KEYS = ['connection', 'pool', 'retry', 'logger', 'knex', 'replicas', 'routing', 'admin', 'admission', 'circuitBreaker'] as const;
+const TOP_LEVEL_KEYS = ['connection', 'pool', 'retry', 'logger', 'knex', 'replicas', 'routing', 'admin', 'admission', 'circuitBreaker', 'statementCache', 'pgbouncer'] as const;
 const STRATEGIES: readonly RoutingStrategy[] = ['round-robin', 'least-busy', 'random'];
 const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'];
 
@@ -158,7 +159,9 @@ export function resolveOptions(config: unknown): ResolvedConfig {
   const admin = resolveAdmin(config.admin);
   const admission = resolveAdmission(config.admission);
   const circuitBreaker = resolveCircuitBreaker(config.circuitBreaker);
-  return { connection, pool, retry, logger, knex: knexOptions, replicas, routing, admin, admission, circuitBreaker };
+  const pgbouncer = resolvePgBouncer(config.pgbouncer);
+  const statementCache = resolveStatementCache(config.statementCache, pgbouncer);
+  return { connection, pool, retry, logger, knex: knexOptions, replicas, routing, admin, admission, circuitBreaker, statementCache, ...(pgbouncer === undefined ? {} : { pgbouncer }) };
 }
 
 function resolveAdmin(value: unknown): ResolvedAdminOptions | undefined {

@@ -1,0 +1,329 @@
+/**
+ * The per-connection statement cache: a statement text seen again on a connection runs as a named
+ * prepared statement, so the server parses and plans it once per session instead of per execution.
+ * Every way of running a statement (`conn.query`, `manager.query`, `conn.db`, `manager.knex`,
+ * `readKnex`) ends in the driver client's `query()`, which is where the cache sits (see
+ * `cachingClientClass`), so knex users get it without changing code.
+ *
+ * Rules (docs/options.md, "Statement cache"):
+ * - A text runs unnamed the first time it is seen and prepared the second time (one-off statements,
+ *   such as texts with inlined values, never take a slot or cost a DEALLOCATE).
+ * - Not cached: texts longer than `MAX_CACHED_TEXT` characters; texts without bindings that hold a
+ *   `;` before their end (several statements, which cannot be prepared); `DISCARD`/`DEALLOCATE`.
+ * - At most `size` prepared statements per connection, least recently used deallocated first; the
+ *   "seen once" list is bounded by `size` too. Memory per connection: at most 2 × `size` texts of
+ *   at most `MAX_CACHED_TEXT` characters on the client, `size` prepared plans on the server.
+ * - A statement that fails to prepare (a syntax error) leaves no entry: the next run prepares again.
+ * - `cached plan must not change result type` (0A000) or a missing prepared statement (26000) on a
+ *   cached statement: outside a transaction the statement is prepared again under a new name and
+ *   run once more (the server refused it before executing anything, so this cannot run it twice);
+ *   inside a transaction the failed statement has aborted the transaction, so the error reaches the
+ *   caller, and the statement is prepared again at its next run.
+ * - A successful `DISCARD ALL` / `DEALLOCATE ALL` empties the cache (and the driver's record of
+ *   prepared statements); `DEALLOCATE <name>` of one of ours forgets that one.
+ *
+ * Cost on the query path, measured (docs/profile.md): a hit is one Map lookup plus a delete/insert to
+ * keep the LRU order and one config object: O(1), about 0.2 µs of client CPU per statement, against
+ * the server's parse and plan it saves; a miss adds a second Map lookup and, once the cache is full,
+ * one pipelined DEALLOCATE per eviction. The text is hashed by the Map (O(length), at most
+ * `MAX_CACHED_TEXT` characters; V8 keeps the hash on the string, so a constant text hashes once).
+ */
+import type { Client as PgClient, QueryResult } from 'pg';
+import type { StatementCacheStats } from '../pool/stats';
+
+/** Longest statement text cached, in characters; longer ones always run unnamed. */
+export const MAX_CACHED_TEXT = 4_096;
+
+/** Prefix of the names of the cache's prepared statements (unique per connection: a counter follows). */
+export const STATEMENT_NAME_PREFIX = 'kcm_';
+
+/** Where a driver client keeps its statement cache. */
+export const CACHE = Symbol('knex-connection-manager.statementCache');
+
+type Callback = (error: Error | null, result?: QueryResult) => void;
+/** pg's `Client.prototype.query`, called with its loose argument forms. */
+type BaseQuery = (this: PgClient, config: unknown, values?: unknown, callback?: unknown) => unknown;
+
+/** The pg client internals read here: its record of statements parsed on the server. */
+interface ParsedStatements {
+  connection?: { parsedStatements?: Record<string, string>; submittedNamedStatements?: Record<string, string> };
+}
+
+/** A query config the cache may name (anything else goes to pg untouched). */
+interface PlainConfig {
+  text: string;
+  values?: unknown;
+  name?: unknown;
+  rows?: unknown;
+  queryMode?: unknown;
+  submit?: unknown;
+}
+
+/** Longest text scanned for `DISCARD ALL` / `DEALLOCATE` when it runs unnamed. */
+const RESET_SCAN_LIMIT = 65_536;
+
+/** `DISCARD ALL`, `DEALLOCATE ALL`, or `DEALLOCATE [PREPARE] <name>` (the name captured). */
+const SESSION_RESET = /\b(?:discard\s+all|deallocate\s+(?:prepare\s+)?(?:all\b|"?([A-Za-z_][\w$]*)"?))/i;
+
+/** True when a text without bindings holds more than one statement (a `;` with more text after it). */
+function severalStatements(text: string): boolean {
+  const at = text.indexOf(';');
+  return at !== -1 && text.slice(at + 1).trim() !== '';
+}
+
+function sqlState(error: unknown): unknown {
+  return (error as { code?: unknown } | null)?.code;
+}
+
+/** One connection's prepared statements. */
+export class StatementCache {
+  /** Text → statement name, least recently used first (a Map keeps insertion order). */
+  private readonly names = new Map<string, string>();
+  /** Texts seen once, oldest first; the second sight prepares them. */
+  private readonly seen = new Set<string>();
+  /** Names to DEALLOCATE once the session is not in a failed transaction. */
+  private stale: string[] = [];
+  private counter = 0;
+
+  constructor(
+    private readonly raw: PgClient,
+    private readonly size: number,
+    private readonly stats: StatementCacheStats,
+    private readonly base: BaseQuery,
+  ) {}
+
+  /** Statements prepared now (for tests and stats). */
+  get prepared(): number {
+    return this.names.size;
+  }
+
+  /** `client.query(config, values, callback)` through the cache. */
+  query(config: unknown, values: unknown, callback: unknown): unknown {
+    let text: string;
+    let bindings: unknown = values;
+    let done: unknown = callback;
+    let plain: PlainConfig | undefined;
+    if (typeof config === 'string') {
+      text = config;
+    } else if (typeof config === 'object' && config !== null && typeof (config as PlainConfig).text === 'string') {
+      plain = config as PlainConfig;
+      // A name of the caller's own, row paging, a forced protocol or a submittable are left to pg.
+      if (plain.name !== undefined || plain.rows !== undefined || plain.queryMode !== undefined || typeof plain.submit === 'function') {
+        return this.base.call(this.raw, config, values, callback);
+      }
+      text = plain.text;
+      if (bindings === undefined || typeof bindings === 'function') bindings = plain.values;
+    } else {
+      return this.base.call(this.raw, config, values, callback);
+    }
+    if (typeof values === 'function') {
+      done = values;
+      if (plain === undefined) bindings = undefined;
+    }
+    const name = this.nameFor(text, bindings);
+    if (name === undefined) {
+      // Texts that may reset the session are looked at only when they run unnamed (they never get
+      // a name), and only up to a length where the scan stays cheap next to sending the text.
+      const reset = text.length <= RESET_SCAN_LIMIT ? SESSION_RESET.exec(text) : null;
+      if (reset === null) return this.base.call(this.raw, config, values, callback);
+      return this.send(plain ? { ...plain, values: bindings } : { text, values: bindings }, done, (error) => {
+        if (error === null) this.sessionReset(reset[1]);
+      });
+    }
+    const named = plain ? { ...plain, values: bindings, name } : { text, values: bindings, name };
+    return this.send(named, done, undefined, text, name);
+  }
+
+  /**
+   * The name `text` runs under, or undefined to run it unnamed. Counts a hit (and moves the entry
+   * to the most recently used end) or a miss; a miss on a full cache evicts the least recently used.
+   */
+  private nameFor(text: string, bindings: unknown): string | undefined {
+    const hit = this.names.get(text);
+    if (hit !== undefined) {
+      this.names.delete(text);
+      this.names.set(text, hit);
+      this.stats.hits++;
+      return hit;
+    }
+    if (text.length > MAX_CACHED_TEXT) return undefined;
+    const bound = Array.isArray(bindings) && bindings.length > 0;
+    if (!bound && severalStatements(text)) return undefined;
+    this.stats.misses++;
+    if (!this.seen.has(text)) {
+      if (this.seen.size >= this.size) this.seen.delete(this.seen.values().next().value as string);
+      this.seen.add(text);
+      return undefined;
+    }
+    this.seen.delete(text);
+    if (SESSION_RESET.test(text)) return undefined;
+    if (this.names.size >= this.size) this.evictOldest();
+    return this.add(text);
+  }
+
+  private add(text: string): string {
+    const name = `${STATEMENT_NAME_PREFIX}${++this.counter}`;
+    this.names.set(text, name);
+    return name;
+  }
+
+  private evictOldest(): void {
+    const [text, name] = this.names.entries().next().value as [string, string];
+    this.names.delete(text);
+    this.stats.evictions++;
+    this.drop(name);
+  }
+
+  /**
+   * Forgets `name` in the driver; if it was prepared on the server it is deallocated after the next
+   * statement this cache sends succeeds (see `flushStale`).
+   */
+  private drop(name: string): void {
+    const parsed = (this.raw as unknown as ParsedStatements).connection?.parsedStatements;
+    if (parsed === undefined || parsed[name] === undefined) return;
+    delete parsed[name];
+    this.stale.push(name);
+  }
+
+  /**
+   * Deallocates the stale names in one statement, sent when one of ours has just succeeded: pg is
+   * then ready (nothing queued behind ours, so nothing is pipelined), its transaction status is
+   * current, and the caller's next statement queues behind this one. A DEALLOCATE of a name that
+   * exists cannot fail except in a failed transaction, which is skipped (the names wait).
+   */
+  private flushStale(): void {
+    if (this.raw.getTransactionStatus() === 'E') return;
+    const names = this.stale;
+    this.stale = [];
+    this.base.call(this.raw, names.map((name) => `DEALLOCATE ${name}`).join('; '), undefined, (error: Error | null) => {
+      // 26000: gone already (a DISCARD ALL the cache did not see); anything else: try again later.
+      if (error !== null && sqlState(error) !== '26000') this.stale.push(...names);
+    });
+  }
+
+  /** After a successful DISCARD ALL / DEALLOCATE: forget what the server no longer has. */
+  private sessionReset(one: string | undefined): void {
+    const connection = (this.raw as unknown as ParsedStatements).connection;
+    if (one !== undefined && one.toLowerCase() !== 'all') {
+      // DEALLOCATE <name>: the driver and this cache forget that one statement only.
+      if (connection?.parsedStatements) delete connection.parsedStatements[one];
+      for (const [text, name] of this.names) {
+        if (name === one) this.names.delete(text);
+      }
+      this.stale = this.stale.filter((n) => n !== one);
+      return;
+    }
+    this.names.clear();
+    this.stale = [];
+    // Every prepared statement of the session is gone, the caller's own ones too.
+    if (connection?.parsedStatements) connection.parsedStatements = {};
+  }
+
+  /**
+   * Sends `config` to pg with a callback that keeps the cache right when the statement fails: a
+   * text whose preparation failed is forgotten, a stale plan or a vanished statement is prepared
+   * again (and, outside a transaction, run once more). Returns pg's answer: a promise without
+   * `done`, else undefined.
+   */
+  private send(config: PlainConfig, done: unknown, after?: (error: Error | null) => void, text?: string, name?: string): unknown {
+    const run = (callback: Callback): void => {
+      let retried = false;
+      const onResult: Callback = (error, result) => {
+        if (error === null) {
+          after?.(null);
+          if (this.stale.length > 0) this.flushStale();
+          callback(null, result);
+          return;
+        }
+        if (text !== undefined && name !== undefined && this.names.get(text) === config.name) {
+          const code = sqlState(error);
+          // The status is still that of before this statement (pg reads ReadyForQuery after the error).
+          const inTransaction = this.raw.getTransactionStatus?.() !== 'I';
+          if (code === '0A000' || code === '26000') {
+            this.names.delete(text);
+            if (code === '26000') this.forgetParsed(config.name as string);
+            else this.drop(config.name as string);
+            if (!retried && !inTransaction) {
+              retried = true;
+              config = { ...config, name: this.add(text) };
+              this.base.call(this.raw, config, undefined, onResult);
+              return;
+            }
+          } else if (this.parsedOnServer(config.name as string) === false) {
+            // It never got prepared (a syntax error, say): leave no entry behind.
+            this.names.delete(text);
+          }
+        }
+        after?.(error);
+        callback(error);
+      };
+      this.base.call(this.raw, config, undefined, onResult);
+    };
+    if (typeof done === 'function') {
+      run(done as Callback);
+      return undefined;
+    }
+    return new Promise<QueryResult>((resolve, reject) => run((error, result) => (error === null ? resolve(result as QueryResult) : reject(error))));
+  }
+
+  private parsedOnServer(name: string): boolean {
+    return (this.raw as unknown as ParsedStatements).connection?.parsedStatements?.[name] !== undefined;
+  }
+
+  private forgetParsed(name: string): void {
+    const parsed = (this.raw as unknown as ParsedStatements).connection?.parsedStatements;
+    if (parsed !== undefined) delete parsed[name];
+  }
+}
+
+/** The settings a pool hands each of its connections: the size and the pool's shared counters. */
+export interface StatementCacheSettings {
+  size: number;
+  stats: StatementCacheStats;
+}
+
+/** Counters all at zero. */
+export function newStatementCacheStats(): StatementCacheStats {
+  return { hits: 0, misses: 0, evictions: 0 };
+}
+
+type ClientClass = new (settings: unknown) => PgClient;
+const subclasses = new WeakMap<ClientClass, ClientClass>();
+/** Where a caching client class keeps pg's own `query` (the cache calls it). */
+const BASE_QUERY = Symbol('knex-connection-manager.baseQuery');
+
+/**
+ * A subclass of the driver's `Client` whose `query()` goes through the connection's cache once
+ * `attachStatementCache` gave it one (until then, and with the cache off, it is pg's own). A
+ * subclass rather than a property on each client, so a wrapper a test installs on one client
+ * (`injectFaults`' query latency) still finds the cache underneath it.
+ */
+export function cachingClientClass(Base: ClientClass): ClientClass {
+  const known = subclasses.get(Base);
+  if (known !== undefined) return known;
+  const baseQuery = Base.prototype.query as BaseQuery;
+  class CachingClient extends Base {}
+  Object.defineProperty(CachingClient.prototype, BASE_QUERY, { value: baseQuery });
+  Object.defineProperty(CachingClient.prototype, 'query', {
+    configurable: true,
+    writable: true,
+    value: function query(this: PgClient & { [CACHE]?: StatementCache }, config: unknown, values?: unknown, callback?: unknown): unknown {
+      const cache = this[CACHE];
+      return cache === undefined ? baseQuery.call(this, config, values, callback) : cache.query(config, values, callback);
+    },
+  });
+  subclasses.set(Base, CachingClient);
+  return CachingClient;
+}
+
+/** Gives `raw` its cache when it was made by a `cachingClientClass`; another client is left as it is. */
+export function attachStatementCache(raw: PgClient, settings: StatementCacheSettings): void {
+  const base = (raw as PgClient & { [BASE_QUERY]?: BaseQuery })[BASE_QUERY];
+  if (base === undefined) return;
+  (raw as PgClient & { [CACHE]?: StatementCache })[CACHE] = new StatementCache(raw, settings.size, settings.stats, base);
+}
+
+/** The cache of `raw`, if it has one. */
+export function statementCacheOf(raw: unknown): StatementCache | undefined {
+  return (raw as { [CACHE]?: StatementCache } | null | undefined)?.[CACHE];
+}
