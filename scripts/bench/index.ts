@@ -13,7 +13,7 @@
  *
  * Environment: BENCH_SECONDS (measured window per round, default 2), BENCH_ROUNDS (default 3),
  * BENCH_OUT (output directory), BENCH_NOTE (a remark printed at the top of the report),
- * BENCH_ONLY (comma-separated scenarios: throughput, core, cold, burst; a partial run writes to a
+ * BENCH_ONLY (comma-separated scenarios: workload, throughput, core, cold, burst; a partial run writes to a
  * temp dir), BENCH_DATABASE_URL (use this server instead of starting one), BENCH_REF (benchmark lib/ as of
  * this git commit instead of the working tree), BENCH_BEFORE (also run the pool core as of this git
  * commit, in the same run, to compare against), BENCH_STRICT=1 (exit 1 when a target fails).
@@ -25,10 +25,11 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { buildForChildren, ROOT, type Build } from './build';
 import type { ChildMessage, CoreResult, Job, JobResult, ThroughputResult } from './common';
-import { BURST_CONTESTANTS, COLD_CONTESTANTS, CONTENTION_ONLY, CORE_CONTESTANTS, DB_CONTESTANTS, LABELS, median } from './common';
+import { BURST_CONTESTANTS, COLD_CONTESTANTS, CONTENTION_ONLY, CORE_CONTESTANTS, DB_CONTESTANTS, LABELS, median, runsWorkload, WORKLOAD_CONTESTANTS, WORKLOADS } from './common';
+import { findPgbench, initWorkloadTables } from './pgbench';
 import { carriedSections, charts, markdown, summarise, type RunRecord, type RunInfo, type Settings } from './report';
 import { summariseProfile, type CpuProfile } from './profile-summary';
-import { startPostgres, type TestPostgres } from '../test-db';
+import { findPgBinDir, startPostgres, type TestPostgres } from '../test-db';
 
 type Mode = 'full' | 'smoke' | 'profile';
 
@@ -50,6 +51,7 @@ function settingsFor(mode: Mode): Settings {
     warmupMs: smoke ? 50 : Math.round(Math.min(1000, Math.max(200, seconds * 400))),
     workers: [64, 8],
     connections: 20,
+    workloadWorkers: 64,
     contentionWorkers: 64,
     contentionSize: 20,
     scalingSizes: [10, 100, 1_000, 10_000],
@@ -61,10 +63,24 @@ function settingsFor(mode: Mode): Settings {
   };
 }
 
+/** Where pgbench is (or why there is none), for the workloads' reference row. */
+interface PgbenchLocation {
+  path?: string;
+  missing?: string;
+}
+
 /** One round's jobs, in the order they run. */
-function roundJobs(s: Settings, url: string): Job[] {
+function roundJobs(s: Settings, url: string, pgbench: PgbenchLocation): Job[] {
   const windowMs = s.seconds * 1000;
   const jobs: Job[] = [];
+  for (const workload of WORKLOADS) {
+    for (const contestant of WORKLOAD_CONTESTANTS) {
+      if (!runsWorkload(contestant, workload)) continue;
+      jobs.push({ kind: 'workload', workload, contestant, url, connections: s.connections, workers: s.workloadWorkers, warmupMs: s.warmupMs, windowMs });
+    }
+    // pgbench's -T takes whole seconds; a smoke run gives it a fixed count of transactions instead.
+    jobs.push({ kind: 'pgbench', workload, url, pgbench: pgbench.path, missing: pgbench.missing, connections: s.connections, seconds: s.smoke ? 0 : Math.max(1, Math.round(s.seconds)) });
+  }
   for (const workers of s.workers) {
     for (const contestant of DB_CONTESTANTS) {
       jobs.push({ kind: 'throughput', contestant, url, connections: s.connections, workers, warmupMs: s.warmupMs, windowMs });
@@ -92,7 +108,8 @@ function roundJobs(s: Settings, url: string): Job[] {
 }
 
 function describeJob(job: Job): string {
-  const name = LABELS[job.contestant] ?? job.contestant;
+  const contestant = job.kind === 'pgbench' ? 'pgbench' : job.contestant;
+  const name = LABELS[contestant] ?? contestant;
   switch (job.kind) {
     case 'throughput':
       return `throughput ${name}, ${job.workers} workers`;
@@ -102,6 +119,10 @@ function describeJob(job: Job): string {
       return `cold start ${name}`;
     case 'burst':
       return `burst ${name}`;
+    case 'workload':
+      return `${job.workload} ${name}, ${job.workers} workers`;
+    case 'pgbench':
+      return `${job.workload} pgbench, ${job.connections} clients`;
   }
 }
 
@@ -115,6 +136,10 @@ function describeResult(result: JobResult): string {
       return `${result.samplesMs.map((v) => v.toFixed(1)).join(', ')} ms`;
     case 'burst':
       return result.bursts.map((b) => `p99 ${b.p99.toFixed(1)} (ideal ${b.idealP99.toFixed(1)}) ms`).join('; ');
+    case 'workload':
+      return `${Math.round(result.qps)} tx/s, p99 ${Math.round(result.p99Us)} µs, ${result.cpuUsPerQuery.toFixed(1)} CPU µs/tx`;
+    case 'pgbench':
+      return result.missing ?? `${Math.round(result.tps)} tx/s, ${result.cpuUsPerTxn.toFixed(1)} CPU µs/tx`;
   }
 }
 
@@ -124,7 +149,7 @@ let currentChild: ReturnType<typeof fork> | undefined;
 /** Runs one job in a fresh child process; resolves with its message. */
 function runChild(build: Build, job: Job, execArgv: string[] = []): Promise<ChildMessage> {
   const budgetMs =
-    job.kind === 'throughput' || job.kind === 'core' ? job.warmupMs + job.windowMs + 120_000 : 180_000;
+    job.kind === 'throughput' || job.kind === 'core' || job.kind === 'workload' ? job.warmupMs + job.windowMs + 120_000 : 180_000;
   return new Promise((resolve, reject) => {
     const child = fork(build.runner, [JSON.stringify(job)], { cwd: ROOT, execArgv: ['--expose-gc', ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     currentChild = child;
@@ -198,7 +223,26 @@ async function database(): Promise<{ url: string; stop: () => Promise<void>; ser
   return { url: server.url, stop: () => server.remove(), server };
 }
 
-async function runBenchmarks(mode: 'full' | 'smoke', build: Build, url: string, before?: Build): Promise<number> {
+/**
+ * pgbench from the binaries of the server this run started (or, with BENCH_DATABASE_URL, the ones
+ * scripts/pg-binaries.ts finds), or why there is none.
+ */
+function locatePgbench(server: TestPostgres | undefined): PgbenchLocation {
+  if (server) return findPgbench(server.binDir);
+  try {
+    return findPgbench(findPgBinDir());
+  } catch (error) {
+    return { missing: `no PostgreSQL binaries were found: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}` };
+  }
+}
+
+/** BENCH_ONLY's scenario names; `workload` also selects the pgbench reference rows. */
+function selected(job: Job, only: readonly string[]): boolean {
+  if (only.length === 0) return true;
+  return only.includes(job.kind === 'pgbench' ? 'workload' : job.kind);
+}
+
+async function runBenchmarks(mode: 'full' | 'smoke', build: Build, url: string, server: TestPostgres | undefined, before?: Build): Promise<number> {
   const startedAt = performance.now();
   const settings = settingsFor(mode);
   const loadStart = os.loadavg();
@@ -206,7 +250,14 @@ async function runBenchmarks(mode: 'full' | 'smoke', build: Build, url: string, 
   const failures: string[] = [];
   const loadMs: number[] = [];
   const only = (process.env.BENCH_ONLY ?? '').split(',').map((k) => k.trim()).filter(Boolean);
-  const jobs = roundJobs(settings, url).filter((job) => only.length === 0 || only.includes(job.kind));
+  const pgbench = locatePgbench(server);
+  const jobs = roundJobs(settings, url, pgbench).filter((job) => selected(job, only));
+  let tables: string | undefined;
+  if (jobs.some((job) => job.kind === 'workload')) {
+    const t0 = performance.now();
+    tables = await initWorkloadTables(url, pgbench.path);
+    log(`pgbench tables at scale 1 made with ${tables} in ${Math.round(performance.now() - t0)} ms${pgbench.missing ? `; no pgbench reference: ${pgbench.missing}` : ''}`);
+  }
   for (let round = 1; round <= settings.rounds; round++) {
     for (const [i, job] of jobs.entries()) {
       const prefix = `[round ${round}/${settings.rounds}, ${i + 1}/${jobs.length}] ${describeJob(job)}`;
@@ -254,6 +305,8 @@ async function runBenchmarks(mode: 'full' | 'smoke', build: Build, url: string, 
     childLoadMs: median(loadMs),
     failures,
     note: process.env.BENCH_NOTE || undefined,
+    workloadTables: tables,
+    pgbenchMissing: pgbench.missing,
   };
   const summary = summarise(records, settings);
   const outDir = process.env.BENCH_OUT
@@ -262,10 +315,11 @@ async function runBenchmarks(mode: 'full' | 'smoke', build: Build, url: string, 
       ? mkdtempSync(path.join(os.tmpdir(), 'kcm-bench-smoke-'))
       : path.join(ROOT, 'docs');
   mkdirSync(outDir, { recursive: true });
-  const svgNames = { throughput: 'benchmarks-throughput.svg', scaling: 'benchmarks-scaling.svg' };
-  const { throughputSvg, scalingSvg } = charts(summary, settings);
+  const svgNames = { throughput: 'benchmarks-throughput.svg', scaling: 'benchmarks-scaling.svg', workloads: 'benchmarks-workloads.svg' };
+  const { throughputSvg, scalingSvg, workloadsSvg } = charts(summary, settings);
   writeFileSync(path.join(outDir, svgNames.throughput), throughputSvg);
   writeFileSync(path.join(outDir, svgNames.scaling), scalingSvg);
+  if (summary.workloads.length > 0) writeFileSync(path.join(outDir, svgNames.workloads), workloadsSvg);
   const reportPath = path.join(outDir, 'benchmarks.md');
   // Sections other scripts measured are kept from the committed report, whichever directory this one goes to.
   const committed = path.join(ROOT, 'docs', 'benchmarks.md');
@@ -374,7 +428,7 @@ async function main(argv: string[]): Promise<void> {
       const contestant = argv.find((a) => !a.startsWith('--')) ?? 'manager-getConnection';
       process.exitCode = await runProfile(build, db.url, contestant);
     } else {
-      process.exitCode = await runBenchmarks(mode, build, db.url, before);
+      process.exitCode = await runBenchmarks(mode, build, db.url, db.server, before);
     }
   } finally {
     await cleanUp();
