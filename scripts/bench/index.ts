@@ -9,7 +9,9 @@
  *   npm run bench                  full run (~6-7 min), writes docs/benchmarks*.{md,svg}
  *   npm run bench:smoke            everything with tiny windows, no targets judged, output to a temp dir
  *   npm run bench:profile [NAME]   CPU profile of one child: a throughput contestant (default
- *                                  manager-getConnection) or manager-core; BENCH_SECONDS default 5
+ *                                  manager-getConnection), a pool core, WORKLOAD:CONTESTANT
+ *                                  (select-only:manager-knex), or `knex` (manager.knex and knex +
+ *                                  tarn, raw and query builder, in one run); BENCH_SECONDS default 5
  *
  * Environment: BENCH_SECONDS (measured window per round, default 2), BENCH_ROUNDS (default 3),
  * BENCH_OUT (output directory), BENCH_NOTE (a remark printed at the top of the report),
@@ -24,7 +26,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { buildForChildren, ROOT, type Build } from './build';
-import type { ChildMessage, CoreResult, Job, JobResult, ThroughputResult } from './common';
+import type { ChildMessage, CoreResult, Job, JobResult, ThroughputResult, WorkloadResult } from './common';
 import { BURST_CONTESTANTS, COLD_CONTESTANTS, CONTENTION_ONLY, CORE_CONTESTANTS, DB_CONTESTANTS, LABELS, median, runsWorkload, WORKLOAD_CONTESTANTS, WORKLOADS } from './common';
 import { findPgbench, initWorkloadTables } from './pgbench';
 import { carriedSections, charts, markdown, summarise, type RunRecord, type RunInfo, type Settings } from './report';
@@ -346,44 +348,60 @@ async function runBenchmarks(mode: 'full' | 'smoke', build: Build, url: string, 
  * Runs one child under `node --cpu-prof` and prints where its time went: a database contestant's
  * throughput child (64 workers, 20 connections) or `manager-core` (64 workers on 20 fake resources).
  */
-async function runProfile(build: Build, url: string, contestant: string): Promise<number> {
-  const settings = settingsFor('profile');
+/**
+ * The jobs `npm run bench:profile NAME` profiles: a throughput contestant (`SELECT 1`), a pool core,
+ * `select-only:<contestant>` or `tpcb:<contestant>` (a workload), or `knex`: `manager.knex.raw` and
+ * knex + tarn's `raw` on `SELECT 1`, then a query-builder select-only through each, one after the other
+ * in the same run.
+ */
+function profileJobs(name: string, url: string, settings: Settings): Array<Job & { workers: number }> {
   const windowMs = settings.seconds * 1000;
-  let job: Job;
-  if ((DB_CONTESTANTS as readonly string[]).includes(contestant)) {
-    job = {
-      kind: 'throughput',
-      contestant: contestant as (typeof DB_CONTESTANTS)[number],
-      url,
-      connections: settings.connections,
-      workers: settings.contentionWorkers,
-      warmupMs: settings.warmupMs,
-      windowMs,
-    };
-  } else if ((CORE_CONTESTANTS as readonly string[]).includes(contestant)) {
-    job = {
-      kind: 'core',
-      contestant: contestant as (typeof CORE_CONTESTANTS)[number],
-      size: settings.contentionSize,
-      workers: settings.contentionWorkers,
-      warmupMs: settings.warmupMs,
-      windowMs,
-    };
-  } else {
-    throw new Error(`unknown contestant ${contestant}; one of ${[...DB_CONTESTANTS, ...CORE_CONTESTANTS].join(', ')}`);
+  if (name === 'knex') {
+    return ['manager-knex', 'knex-tarn', 'select-only:manager-knex', 'select-only:knex-tarn'].flatMap((n) => profileJobs(n, url, settings));
   }
+  const base = { url, connections: settings.connections, workers: settings.contentionWorkers, warmupMs: settings.warmupMs, windowMs };
+  if ((DB_CONTESTANTS as readonly string[]).includes(name)) return [{ kind: 'throughput', contestant: name as (typeof DB_CONTESTANTS)[number], ...base }];
+  const [workload, contestant] = name.split(':');
+  if ((WORKLOADS as readonly string[]).includes(workload ?? '') && (WORKLOAD_CONTESTANTS as readonly string[]).includes(contestant ?? '')) {
+    return [{ kind: 'workload', workload: workload as (typeof WORKLOADS)[number], contestant: contestant as (typeof WORKLOAD_CONTESTANTS)[number], ...base }];
+  }
+  if ((CORE_CONTESTANTS as readonly string[]).includes(name)) {
+    return [{ kind: 'core', contestant: name as (typeof CORE_CONTESTANTS)[number], size: settings.contentionSize, workers: settings.contentionWorkers, warmupMs: settings.warmupMs, windowMs }];
+  }
+  const workloadNames = WORKLOADS.flatMap((w) => WORKLOAD_CONTESTANTS.map((c) => `${w}:${c}`));
+  throw new Error(`unknown contestant ${name}; one of knex, ${[...DB_CONTESTANTS, ...CORE_CONTESTANTS, ...workloadNames].join(', ')}`);
+}
+
+/** Profiles every job of `name` (see `profileJobs`) in turn; prints each summary, then their CPU per operation side by side. */
+async function runProfile(build: Build, url: string, name: string): Promise<number> {
+  const settings = settingsFor('profile');
+  const jobs = profileJobs(name, url, settings);
+  if (jobs.some((j) => j.kind === 'workload')) await initWorkloadTables(url, locatePgbench(undefined).path);
+  const lines: string[] = [];
+  for (const job of jobs) lines.push(await profileOne(build, job, settings));
+  if (lines.length > 1) {
+    console.log('\nSide by side (client CPU per operation, process.cpuUsage; library and knex shares from the profiles above):');
+    for (const line of lines) console.log(`  ${line}`);
+  }
+  return 0;
+}
+
+/** Runs one child under `node --cpu-prof`, prints where its time went; returns a one-line summary. */
+async function profileOne(build: Build, job: Job & { workers: number }, settings: Settings): Promise<string> {
+  const contestant = job.kind === 'workload' ? `${job.workload}-${job.contestant}` : job.kind === 'pgbench' ? 'pgbench' : job.contestant;
   const dir = path.resolve(process.env.BENCH_PROFILE_DIR ?? path.join(ROOT, '.tmp', 'bench-profile'));
   mkdirSync(dir, { recursive: true });
   const name = `${contestant}-${Date.now()}.cpuprofile`;
   // One sample every 100 µs: at the default 1 ms a function costing 1 µs per query gets a handful of samples.
   const message = await runChild(build, job, ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}`]);
   if (message.type === 'error') throw new Error(message.message);
-  const result = message.result as ThroughputResult | CoreResult;
+  const result = message.result as ThroughputResult | CoreResult | WorkloadResult;
   const file = path.join(dir, name);
   if (!readdirSync(dir).includes(name)) throw new Error(`no profile written to ${file}`);
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  let areas: ReadonlyMap<string, number> = new Map();
   const headline =
-    result.kind === 'throughput'
+    result.kind !== 'core'
       ? `${Math.round(result.qps)} q/s, p50 ${Math.round(result.p50Us)} µs, p99 ${Math.round(result.p99Us)} µs, ${result.cpuUsPerQuery.toFixed(2)} CPU µs/query (process.cpuUsage)`
       : `${Math.round(result.nsPerOp)} ns/op, ${(result.opsPerSec / 1e6).toFixed(2)} M ops/s`;
   const text = [
@@ -396,11 +414,18 @@ async function runProfile(build: Build, url: string, contestant: string): Promis
       fromUs: Number(BigInt(result.startNs) / 1000n),
       toUs: Number(BigInt(result.endNs) / 1000n),
       per: result.ops,
+      onAreas: (charged) => (areas = charged),
     }),
   ].join('\n');
   writeFileSync(file.replace(/\.cpuprofile$/, '.txt'), `${text}\n`);
   console.log(text);
-  return 0;
+  if (result.kind === 'core') return `${contestant}: ${Math.round(result.nsPerOp)} ns/op`;
+  const per = (area: string): string => ((areas.get(area) ?? 0) / result.ops).toFixed(2);
+  return `${pad(contestant, 28)} ${result.cpuUsPerQuery.toFixed(1).padStart(6)} CPU µs/op; charged per op: lib ${per('this library (lib/)')} µs, knex ${per('knex')} µs, pg ${per('pg')} µs, GC ${per('(garbage collector)')} µs`;
+}
+
+function pad(text: string, width: number): string {
+  return text.padEnd(width);
 }
 
 async function main(argv: string[]): Promise<void> {
