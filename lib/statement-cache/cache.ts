@@ -151,11 +151,9 @@ export class StatementCache {
       // a name), and only up to a length where the scan stays cheap next to sending the text.
       const reset = text.length <= RESET_SCAN_LIMIT ? SESSION_RESET.exec(text) : null;
       if (reset === null) return this.base.call(this.raw, config, values, callback);
-      return this.send(withName(text, bindings, undefined, plain), done, (error) => {
-        if (error === null) this.sessionReset(reset[1]);
-      });
+      return this.send(withName(text, bindings, undefined, plain), done, reset);
     }
-    return this.send(withName(text, bindings, name, plain), done, undefined, text, name);
+    return this.send(withName(text, bindings, name, plain), done, undefined, text);
   }
 
   /**
@@ -225,7 +223,7 @@ export class StatementCache {
    * exists cannot fail except in a failed transaction, which is skipped (the names wait).
    */
   private flushStale(): void {
-    if (this.raw.getTransactionStatus() === 'E') return;
+    if (this.raw.getTransactionStatus?.() === 'E') return;
     const names = this.stale;
     this.stale = [];
     this.base.call(this.raw, names.map((name) => `DEALLOCATE ${name}`).join('; '), undefined, (error: Error | null) => {
@@ -256,47 +254,54 @@ export class StatementCache {
    * Sends `config` to pg with a callback that keeps the cache right when the statement fails: a
    * text whose preparation failed is forgotten, a stale plan or a vanished statement is prepared
    * again (and, outside a transaction, run once more). Returns pg's answer: a promise without
-   * `done`, else undefined.
+   * `done`, else undefined. One `Execution` and its callback are the only allocations.
    */
-  private send(config: PlainConfig, done: unknown, after?: (error: Error | null) => void, text?: string, name?: string): unknown {
-    const run = (callback: Callback): void => {
-      let retried = false;
-      const onResult: Callback = (error, result) => {
-        if (error === null) {
-          after?.(null);
-          if (this.stale.length > 0) this.flushStale();
-          callback(null, result);
-          return;
-        }
-        if (text !== undefined && name !== undefined && this.names.get(text)?.name === config.name) {
-          const code = sqlState(error);
-          // The status is still that of before this statement (pg reads ReadyForQuery after the error).
-          const inTransaction = this.raw.getTransactionStatus?.() !== 'I';
-          if (code === '0A000' || code === '26000') {
-            this.names.delete(text);
-            if (code === '26000') this.forgetParsed(config.name as string);
-            else this.drop(config.name as string);
-            if (!retried && !inTransaction) {
-              retried = true;
-              config = { ...config, name: this.add(text) };
-              this.base.call(this.raw, config, undefined, onResult);
-              return;
-            }
-          } else if (this.parsedOnServer(config.name as string) === false) {
-            // It never got prepared (a syntax error, say): leave no entry behind.
-            this.names.delete(text);
-          }
-        }
-        after?.(error);
-        callback(error);
-      };
-      this.base.call(this.raw, config, undefined, onResult);
-    };
+  private send(config: PlainConfig, done: unknown, reset?: RegExpExecArray, text?: string): unknown {
+    const execution = new Execution(this, config, reset, text);
     if (typeof done === 'function') {
-      run(done as Callback);
+      execution.callback = done as Callback;
+      this.base.call(this.raw, config, undefined, execution.done);
       return undefined;
     }
-    return new Promise<QueryResult>((resolve, reject) => run((error, result) => (error === null ? resolve(result as QueryResult) : reject(error))));
+    const promise = new Promise<QueryResult>((resolve, reject) => {
+      execution.resolve = resolve;
+      execution.reject = reject;
+    });
+    this.base.call(this.raw, config, undefined, execution.done);
+    return promise;
+  }
+
+  /** A statement of ours succeeded: deallocate what waits, and apply a DISCARD / DEALLOCATE it was. */
+  succeeded(reset: RegExpExecArray | undefined): void {
+    if (reset !== undefined) this.sessionReset(reset[1]);
+    if (this.stale.length > 0) this.flushStale();
+  }
+
+  /**
+   * A named statement failed; returns the config to run again (once), or undefined to report the
+   * error. The transaction status is still that of before the statement: pg hands over the error
+   * before it reads the ReadyForQuery that follows it.
+   */
+  failed(error: Error, config: PlainConfig, text: string, retried: boolean): PlainConfig | undefined {
+    const name = config.name as string;
+    if (this.names.get(text)?.name !== name) return undefined;
+    const code = sqlState(error);
+    if (code === '0A000' || code === '26000') {
+      this.names.delete(text);
+      if (code === '26000') this.forgetParsed(name);
+      else this.drop(name);
+      // Without getTransactionStatus() (a pg older than 8.x) it cannot tell: never run twice.
+      if (retried || this.raw.getTransactionStatus?.() !== 'I') return undefined;
+      return withName(text, config.values, this.add(text), config);
+    }
+    // It never got prepared (a syntax error, say): leave no entry behind.
+    if (!this.parsedOnServer(name)) this.names.delete(text);
+    return undefined;
+  }
+
+  /** Runs `config` again for `execution` (after `failed` said so). */
+  resend(config: PlainConfig, execution: Execution): void {
+    this.base.call(this.raw, config, undefined, execution.done);
   }
 
   private parsedOnServer(name: string): boolean {
@@ -307,6 +312,43 @@ export class StatementCache {
     const parsed = (this.raw as unknown as ParsedStatements).connection?.parsedStatements;
     if (parsed !== undefined) delete parsed[name];
   }
+}
+
+/** One statement sent through the cache: what its callback needs to answer the caller. */
+class Execution {
+  callback: Callback | undefined = undefined;
+  resolve: ((result: QueryResult) => void) | undefined = undefined;
+  reject: ((error: Error) => void) | undefined = undefined;
+  private retried = false;
+
+  constructor(
+    private readonly cache: StatementCache,
+    private config: PlainConfig,
+    private readonly reset: RegExpExecArray | undefined,
+    /** The cached text, for a named statement. */
+    private readonly text: string | undefined,
+  ) {}
+
+  /** pg's callback. */
+  readonly done = (error: Error | null, result?: QueryResult): void => {
+    if (error === null) {
+      this.cache.succeeded(this.reset);
+      if (this.callback !== undefined) this.callback(null, result);
+      else (this.resolve as (result: QueryResult) => void)(result as QueryResult);
+      return;
+    }
+    if (this.text !== undefined) {
+      const again = this.cache.failed(error, this.config, this.text, this.retried);
+      if (again !== undefined) {
+        this.retried = true;
+        this.config = again;
+        this.cache.resend(again, this);
+        return;
+      }
+    }
+    if (this.callback !== undefined) this.callback(error);
+    else (this.reject as (error: Error) => void)(error);
+  };
 }
 
 /** The settings a pool hands each of its connections: the size and the pool's shared counters. */

@@ -161,6 +161,33 @@ test('inside a transaction a stale plan fails the statement (the transaction is 
   });
 });
 
+test('ALTER TABLE under a cached knex select re-prepares through manager.knex too', async () => {
+  const table = `${TABLE}_alter_knex`;
+  const manager = oneConnection('kcm-spec-stmt-alter-knex');
+  const knex = manager.knex;
+  await knex.schema.dropTableIfExists(table);
+  await knex.schema.createTable(table, (t) => t.integer('id'));
+  await knex(table).insert({ id: 1 });
+  for (let i = 0; i < 2; i++) expect(await knex(table).select('*').where('id', 1)).toEqual([{ id: 1 }]);
+  await knex.schema.alterTable(table, (t) => t.text('extra').defaultTo('y'));
+  expect(await knex(table).select('*').where('id', 1)).toEqual([{ id: 1, extra: 'y' }]);
+  await knex.schema.dropTable(table);
+});
+
+test("the user's DEALLOCATE of one cached statement forgets that one only", async () => {
+  const manager = oneConnection('kcm-spec-stmt-deallocate');
+  await manager.withConnection(async (conn) => {
+    const a = `select name from ${TABLE} where id = $1`;
+    const b = `select id from ${TABLE} where name = $1`;
+    for (const text of [a, a, b, b]) await conn.query(text, [text === a ? 1 : 'n1']);
+    const [{ name }] = (await preparedOn(conn)).filter((p) => p.statement === a);
+    await conn.query(`DEALLOCATE ${name}`);
+    expect(statementCacheOf(rawOf(conn))?.prepared).toBe(1);
+    expect((await conn.query(a, [8])).rows).toEqual([{ name: 'n8' }]);
+    expect((await conn.query(b, ['n9'])).rows).toEqual([{ id: 9 }]);
+  });
+});
+
 test("the user's DISCARD ALL empties the cache and later statements prepare again", async () => {
   const manager = oneConnection('kcm-spec-stmt-discard');
   await manager.withConnection(async (conn) => {
