@@ -42,6 +42,8 @@ export const STATEMENT_NAME_PREFIX = 'kcm_';
 export const CACHE = Symbol('knex-connection-manager.statementCache');
 
 type Callback = (error: Error | null, result?: QueryResult) => void;
+/** pg's `Query` (a submittable pg runs as given, without copying a config). */
+type QueryClass = new (text: string, values: unknown, callback: Callback) => { name?: string };
 /** pg's `Client.prototype.query`, called with its loose argument forms. */
 type BaseQuery = (this: PgClient, config: unknown, values?: unknown, callback?: unknown) => unknown;
 
@@ -78,6 +80,15 @@ function severalStatements(text: string): boolean {
  * that then overwrites a key leaves V8 a slow-mode object, which cost about 0.8 µs per statement
  * here and again in pg's own copy of the config.
  */
+/** True when the caller's config has keys beyond `text` and `values` (knex's `options()`, `rowMode`, `types`). */
+function extraKeys(plain: PlainConfig | undefined): boolean {
+  if (plain === undefined) return false;
+  for (const key in plain) {
+    if (key !== 'text' && key !== 'values') return true;
+  }
+  return false;
+}
+
 function withName(text: string, values: unknown, name: string | undefined, plain: PlainConfig | undefined): PlainConfig {
   const config: PlainConfig = { text, values, name };
   if (plain !== undefined) {
@@ -115,6 +126,8 @@ export class StatementCache {
     private readonly size: number,
     private readonly stats: StatementCacheStats,
     private readonly base: BaseQuery,
+    /** pg's `Query` class (`Client.Query`), when the driver exposes it. */
+    private readonly Query?: QueryClass,
   ) {}
 
   /** Statements prepared now (for tests and stats). */
@@ -151,9 +164,9 @@ export class StatementCache {
       // a name), and only up to a length where the scan stays cheap next to sending the text.
       const reset = text.length <= RESET_SCAN_LIMIT ? SESSION_RESET.exec(text) : null;
       if (reset === null) return this.base.call(this.raw, config, values, callback);
-      return this.send(withName(text, bindings, undefined, plain), done, reset);
+      return this.send(new Execution(this, text, bindings, undefined, extraKeys(plain) ? plain : undefined, reset), done);
     }
-    return this.send(withName(text, bindings, name, plain), done, undefined, text);
+    return this.send(new Execution(this, text, bindings, name, extraKeys(plain) ? plain : undefined, undefined), done);
   }
 
   /**
@@ -251,24 +264,40 @@ export class StatementCache {
   }
 
   /**
-   * Sends `config` to pg with a callback that keeps the cache right when the statement fails: a
+   * Sends `execution` to pg with a callback that keeps the cache right when the statement fails: a
    * text whose preparation failed is forgotten, a stale plan or a vanished statement is prepared
    * again (and, outside a transaction, run once more). Returns pg's answer: a promise without
-   * `done`, else undefined. One `Execution` and its callback are the only allocations.
+   * `done`, else undefined.
    */
-  private send(config: PlainConfig, done: unknown, reset?: RegExpExecArray, text?: string): unknown {
-    const execution = new Execution(this, config, reset, text);
+  private send(execution: Execution, done: unknown): unknown {
     if (typeof done === 'function') {
       execution.callback = done as Callback;
-      this.base.call(this.raw, config, undefined, execution.done);
+      this.submit(execution);
       return undefined;
     }
     const promise = new Promise<QueryResult>((resolve, reject) => {
       execution.resolve = resolve;
       execution.reject = reject;
     });
-    this.base.call(this.raw, config, undefined, execution.done);
+    this.submit(execution);
     return promise;
+  }
+
+  /**
+   * Hands `execution` to pg. A plain statement (text and values, as `conn.query` and knex send
+   * them) goes as pg's own `Query`, built here: given a config object instead, pg copies it with
+   * `Object.getOwnPropertyDescriptors` on every call (measured at about 1-2 µs per statement under
+   * load, docs/profile.md), and without a callback it also wraps its promise in a second one.
+   */
+  submit(execution: Execution): void {
+    const Query = this.Query;
+    if (execution.plain === undefined && Query !== undefined) {
+      const query = new Query(execution.text, execution.values, execution.done);
+      if (execution.name !== undefined) query.name = execution.name;
+      this.base.call(this.raw, query);
+    } else {
+      this.base.call(this.raw, withName(execution.text, execution.values, execution.name, execution.plain), undefined, execution.done);
+    }
   }
 
   /** A statement of ours succeeded: deallocate what waits, and apply a DISCARD / DEALLOCATE it was. */
@@ -278,12 +307,11 @@ export class StatementCache {
   }
 
   /**
-   * A named statement failed; returns the config to run again (once), or undefined to report the
-   * error. The transaction status is still that of before the statement: pg hands over the error
-   * before it reads the ReadyForQuery that follows it.
+   * The named statement `name` of `text` failed; returns the name to run it again under (once), or
+   * undefined to report the error. The transaction status is still that of before the statement:
+   * pg hands over the error before it reads the ReadyForQuery that follows it.
    */
-  failed(error: Error, config: PlainConfig, text: string, retried: boolean): PlainConfig | undefined {
-    const name = config.name as string;
+  failed(error: Error, text: string, name: string, retried: boolean): string | undefined {
     if (this.names.get(text)?.name !== name) return undefined;
     const code = sqlState(error);
     if (code === '0A000' || code === '26000') {
@@ -292,16 +320,11 @@ export class StatementCache {
       else this.drop(name);
       // Without getTransactionStatus() (a pg older than 8.x) it cannot tell: never run twice.
       if (retried || this.raw.getTransactionStatus?.() !== 'I') return undefined;
-      return withName(text, config.values, this.add(text), config);
+      return this.add(text);
     }
     // It never got prepared (a syntax error, say): leave no entry behind.
     if (!this.parsedOnServer(name)) this.names.delete(text);
     return undefined;
-  }
-
-  /** Runs `config` again for `execution` (after `failed` said so). */
-  resend(config: PlainConfig, execution: Execution): void {
-    this.base.call(this.raw, config, undefined, execution.done);
   }
 
   private parsedOnServer(name: string): boolean {
@@ -323,10 +346,14 @@ class Execution {
 
   constructor(
     private readonly cache: StatementCache,
-    private config: PlainConfig,
+    readonly text: string,
+    readonly values: unknown,
+    /** The prepared statement's name; undefined to run unnamed. */
+    public name: string | undefined,
+    /** The caller's config when it has keys beyond `text` and `values` (they are passed on). */
+    readonly plain: PlainConfig | undefined,
+    /** A DISCARD / DEALLOCATE this statement is, applied to the cache once it succeeds. */
     private readonly reset: RegExpExecArray | undefined,
-    /** The cached text, for a named statement. */
-    private readonly text: string | undefined,
   ) {}
 
   /** pg's callback. */
@@ -337,12 +364,12 @@ class Execution {
       else (this.resolve as (result: QueryResult) => void)(result as QueryResult);
       return;
     }
-    if (this.text !== undefined) {
-      const again = this.cache.failed(error, this.config, this.text, this.retried);
+    if (this.name !== undefined) {
+      const again = this.cache.failed(error, this.text, this.name, this.retried);
       if (again !== undefined) {
         this.retried = true;
-        this.config = again;
-        this.cache.resend(again, this);
+        this.name = again;
+        this.cache.submit(this);
         return;
       }
     }
@@ -366,6 +393,8 @@ type ClientClass = new (settings: unknown) => PgClient;
 const subclasses = new WeakMap<ClientClass, ClientClass>();
 /** Where a caching client class keeps pg's own `query` (the cache calls it). */
 const BASE_QUERY = Symbol('knex-connection-manager.baseQuery');
+/** Where a caching client class keeps pg's `Query` class. */
+const QUERY_CLASS = Symbol('knex-connection-manager.queryClass');
 
 /**
  * A subclass of the driver's `Client` whose `query()` goes through the connection's cache once
@@ -379,6 +408,7 @@ export function cachingClientClass(Base: ClientClass): ClientClass {
   const baseQuery = Base.prototype.query as BaseQuery;
   class CachingClient extends Base {}
   Object.defineProperty(CachingClient.prototype, BASE_QUERY, { value: baseQuery });
+  Object.defineProperty(CachingClient.prototype, QUERY_CLASS, { value: (Base as { Query?: QueryClass }).Query });
   Object.defineProperty(CachingClient.prototype, 'query', {
     configurable: true,
     writable: true,
@@ -395,7 +425,8 @@ export function cachingClientClass(Base: ClientClass): ClientClass {
 export function attachStatementCache(raw: PgClient, settings: StatementCacheSettings): void {
   const base = (raw as PgClient & { [BASE_QUERY]?: BaseQuery })[BASE_QUERY];
   if (base === undefined) return;
-  (raw as PgClient & { [CACHE]?: StatementCache })[CACHE] = new StatementCache(raw, settings.size, settings.stats, base);
+  const Query = (raw as PgClient & { [QUERY_CLASS]?: QueryClass })[QUERY_CLASS];
+  (raw as PgClient & { [CACHE]?: StatementCache })[CACHE] = new StatementCache(raw, settings.size, settings.stats, base, Query);
 }
 
 /** The cache of `raw`, if it has one. */
