@@ -619,11 +619,14 @@ export function markdown(summary: Summary, settings: Settings, info: RunInfo, sv
         'starts and ends on the workers\' own clock reads (a pool that hands over in microtasks never lets a timer fire).',
       '- The manager always runs with its default options (only `min`/`max` set) and its logging enabled at `info`, as ' +
         'shipped, into a winston transport that prints nothing.',
-      '- PostgreSQL runs with `fsync = off` (a throwaway cluster from `scripts/test-db.ts`); `SELECT 1` and ' +
-        '`pg_sleep` do not write, so this does not favour anyone.',
+      '- PostgreSQL runs with `fsync = off` (a throwaway cluster from `scripts/test-db.ts`); only the TPC-B-like ' +
+        'transaction writes, and it writes the same rows for every contestant and for pgbench, so this favours nobody.',
+      '- The manager\'s defaults include its statement cache: from a text\'s second run on a connection it is a ' +
+        'prepared statement, where the other pools send it unnamed (the point of the cache; pgbench runs `-M prepared`).',
       '- Reproduce with `npm run bench` (`BENCH_SECONDS` per window, `BENCH_ROUNDS` rounds); `npm run bench:smoke` runs ' +
         'everything in seconds for CI and writes to a temporary directory; `npm run bench:profile` writes a CPU profile ' +
-        "of the manager's throughput child and prints where its time goes.",
+        "of the manager's throughput child and prints where its time goes (`npm run bench:profile knex`: the knex path " +
+        'against knex + tarn, see [profile.md](profile.md)).',
     ].join('\n'),
   );
   out.push('');
