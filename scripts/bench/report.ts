@@ -8,7 +8,7 @@ import type {
 } from './common';
 import { BURST_CONTESTANTS, COLD_CONTESTANTS, CONTENTION_ONLY, CORE_CONTESTANTS, DB_CONTESTANTS, LABELS, median } from './common';
 import { barChart, lineChartLogX } from './svg';
-import { LEASE_PATH, summariseWorkloads, workloadChart, workloadMarkdown, workloadTargets, type WorkloadRow } from './report-workloads';
+import { summariseWorkloads, workloadChart, workloadMarkdown, workloadTargets, type WorkloadRow } from './report-workloads';
 
 /** One finished child. */
 export interface RunRecord {
@@ -203,9 +203,7 @@ export function summarise(records: readonly RunRecord[], settings: Settings): Su
   }
 
   const workloads = summariseWorkloads(records);
-  const top = Math.max(...settings.workers);
-  const lease = throughput.find((r) => r.contestant === LEASE_PATH && r.workers === top)?.ratio;
-  const targets = [...workloadTargets(records, workloads, lease, settings.smoke), ...judge(throughput, contention, scaling, cold, burst, settings)];
+  const targets = [...workloadTargets(records, workloads, settings.smoke), ...judge(throughput, contention, scaling, cold, burst, settings)];
   return { throughput, contention, scaling, cold, burst, workloads, targets };
 }
 
