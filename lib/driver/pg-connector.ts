@@ -11,7 +11,7 @@ import type { Connector } from '../pool/connector';
 import type { SessionSetupHook, ValidationHook } from '../options-types';
 import { runAfterCreate, runValidate, type ConnectionSource } from './connection-source';
 import { errorMessage } from '../pool/messages';
-import { cachingClientClass } from '../statement-cache/cache';
+import { cachingClientClass } from '../statement-cache/client';
 
 /** How long `close()` waits for the server to end a session before destroying the socket. */
 const CLOSE_GRACE_MS = 2_000;

@@ -5,7 +5,8 @@
 import type { Knex } from 'knex';
 import type { Client as PgClient, QueryResult } from 'pg';
 import { PoolEntry, type EntryState } from '../pool/entry';
-import { attachStatementCache, type StatementCacheSettings } from '../statement-cache/cache';
+import type { StatementCacheSettings } from '../statement-cache/cache';
+import { attachStatementCache } from '../statement-cache/client';
 
 /** Rows as plain objects keyed by column name. */
 export type Row = Record<string, unknown>;

@@ -3,7 +3,7 @@
  * prepared statement, so the server parses and plans it once per session instead of per execution.
  * Every way of running a statement (`conn.query`, `manager.query`, `conn.db`, `manager.knex`,
  * `readKnex`) ends in the driver client's `query()`, which is where the cache sits (see
- * `cachingClientClass`), so knex users get it without changing code.
+ * `cachingClientClass` in client.ts), so knex users get it without changing code.
  *
  * Rules (docs/options.md, "Statement cache"):
  * - A text runs unnamed the first time it is seen and prepared the second time (one-off statements,
@@ -32,76 +32,20 @@
  */
 import type { Client as PgClient, QueryResult } from 'pg';
 import type { StatementCacheStats } from '../pool/stats';
-
-/** Longest statement text cached, in characters; longer ones always run unnamed. */
-export const MAX_CACHED_TEXT = 4_096;
+import { Execution, type Callback, type ExecutionHost } from './execution';
+import { extraKeys, MAX_CACHED_TEXT, RESET_SCAN_LIMIT, SESSION_RESET, severalStatements, sqlState, withName, type PlainConfig } from './text';
 
 /** Prefix of the names of the cache's prepared statements (unique per connection: a counter follows). */
 export const STATEMENT_NAME_PREFIX = 'kcm_';
 
-/** Where a driver client keeps its statement cache. */
-export const CACHE = Symbol('knex-connection-manager.statementCache');
-
-type Callback = (error: Error | null, result?: QueryResult) => void;
 /** pg's `Query` (a submittable pg runs as given, without copying a config). */
-type QueryClass = new (text: string, values: unknown, callback: Callback) => { name?: string };
+export type QueryClass = new (text: string, values: unknown, callback: Callback) => { name?: string };
 /** pg's `Client.prototype.query`, called with its loose argument forms. */
-type BaseQuery = (this: PgClient, config: unknown, values?: unknown, callback?: unknown) => unknown;
+export type BaseQuery = (this: PgClient, config: unknown, values?: unknown, callback?: unknown) => unknown;
 
 /** The pg client internals read here: its record of statements parsed on the server. */
 interface ParsedStatements {
   connection?: { parsedStatements?: Record<string, string>; submittedNamedStatements?: Record<string, string> };
-}
-
-/** A query config the cache may name (anything else goes to pg untouched). */
-interface PlainConfig {
-  text: string;
-  values?: unknown;
-  name?: unknown;
-  rows?: unknown;
-  queryMode?: unknown;
-  submit?: unknown;
-}
-
-/** Longest text scanned for `DISCARD ALL` / `DEALLOCATE` when it runs unnamed. */
-const RESET_SCAN_LIMIT = 65_536;
-
-/** `DISCARD ALL`, `DEALLOCATE ALL`, or `DEALLOCATE [PREPARE] <name>` (the name captured). */
-const SESSION_RESET = /\b(?:discard\s+all|deallocate\s+(?:prepare\s+)?(?:all\b|"?([A-Za-z_][\w$]*)"?))/i;
-
-/** True when a text without bindings holds more than one statement (a `;` with more text after it). */
-function severalStatements(text: string): boolean {
-  const at = text.indexOf(';');
-  return at !== -1 && text.slice(at + 1).trim() !== '';
-}
-
-/**
- * The config sent to pg: `text`, `values`, `name`, and any other keys of the caller's config (knex
- * passes its `options()` this way). Built as a fresh literal rather than with a spread: a spread
- * that then overwrites a key leaves V8 a slow-mode object, which cost about 0.8 µs per statement
- * here and again in pg's own copy of the config.
- */
-/** True when the caller's config has keys beyond `text` and `values` (knex's `options()`, `rowMode`, `types`). */
-function extraKeys(plain: PlainConfig | undefined): boolean {
-  if (plain === undefined) return false;
-  for (const key in plain) {
-    if (key !== 'text' && key !== 'values') return true;
-  }
-  return false;
-}
-
-function withName(text: string, values: unknown, name: string | undefined, plain: PlainConfig | undefined): PlainConfig {
-  const config: PlainConfig = { text, values, name };
-  if (plain !== undefined) {
-    for (const key in plain) {
-      if (key !== 'text' && key !== 'values' && key !== 'name') (config as unknown as Record<string, unknown>)[key] = (plain as unknown as Record<string, unknown>)[key];
-    }
-  }
-  return config;
-}
-
-function sqlState(error: unknown): unknown {
-  return (error as { code?: unknown } | null)?.code;
 }
 
 /** A cached text's prepared statement. */
@@ -111,7 +55,7 @@ interface Entry {
 }
 
 /** One connection's prepared statements. */
-export class StatementCache {
+export class StatementCache implements ExecutionHost {
   /** Text → its prepared statement and when it was last used. */
   private readonly names = new Map<string, Entry>();
   /** Counts uses: an entry's `used` is the count at its last use (least recently used = smallest). */
@@ -338,47 +282,6 @@ export class StatementCache {
   }
 }
 
-/** One statement sent through the cache: what its callback needs to answer the caller. */
-class Execution {
-  callback: Callback | undefined = undefined;
-  resolve: ((result: QueryResult) => void) | undefined = undefined;
-  reject: ((error: Error) => void) | undefined = undefined;
-  private retried = false;
-
-  constructor(
-    private readonly cache: StatementCache,
-    readonly text: string,
-    readonly values: unknown,
-    /** The prepared statement's name; undefined to run unnamed. */
-    public name: string | undefined,
-    /** The caller's config when it has keys beyond `text` and `values` (they are passed on). */
-    readonly plain: PlainConfig | undefined,
-    /** A DISCARD / DEALLOCATE this statement is, applied to the cache once it succeeds. */
-    private readonly reset: RegExpExecArray | undefined,
-  ) {}
-
-  /** pg's callback. */
-  readonly done = (error: Error | null, result?: QueryResult): void => {
-    if (error === null) {
-      this.cache.succeeded(this.reset);
-      if (this.callback !== undefined) this.callback(null, result);
-      else (this.resolve as (result: QueryResult) => void)(result as QueryResult);
-      return;
-    }
-    if (this.name !== undefined) {
-      const again = this.cache.failed(error, this.text, this.name, this.retried);
-      if (again !== undefined) {
-        this.retried = true;
-        this.name = again;
-        this.cache.submit(this);
-        return;
-      }
-    }
-    if (this.callback !== undefined) this.callback(error);
-    else (this.reject as (error: Error) => void)(error);
-  };
-}
-
 /** The settings a pool hands each of its connections: the size and the pool's shared counters. */
 export interface StatementCacheSettings {
   size: number;
@@ -388,49 +291,4 @@ export interface StatementCacheSettings {
 /** Counters all at zero. */
 export function newStatementCacheStats(): StatementCacheStats {
   return { hits: 0, misses: 0, evictions: 0 };
-}
-
-type ClientClass = new (settings: unknown) => PgClient;
-const subclasses = new WeakMap<ClientClass, ClientClass>();
-/** Where a caching client class keeps pg's own `query` (the cache calls it). */
-const BASE_QUERY = Symbol('knex-connection-manager.baseQuery');
-/** Where a caching client class keeps pg's `Query` class. */
-const QUERY_CLASS = Symbol('knex-connection-manager.queryClass');
-
-/**
- * A subclass of the driver's `Client` whose `query()` goes through the connection's cache once
- * `attachStatementCache` gave it one (until then, and with the cache off, it is pg's own). A
- * subclass rather than a property on each client, so a wrapper a test installs on one client
- * (`injectFaults`' query latency) still finds the cache underneath it.
- */
-export function cachingClientClass(Base: ClientClass): ClientClass {
-  const known = subclasses.get(Base);
-  if (known !== undefined) return known;
-  const baseQuery = Base.prototype.query as BaseQuery;
-  class CachingClient extends Base {}
-  Object.defineProperty(CachingClient.prototype, BASE_QUERY, { value: baseQuery });
-  Object.defineProperty(CachingClient.prototype, QUERY_CLASS, { value: (Base as { Query?: QueryClass }).Query });
-  Object.defineProperty(CachingClient.prototype, 'query', {
-    configurable: true,
-    writable: true,
-    value: function query(this: PgClient & { [CACHE]?: StatementCache }, config: unknown, values?: unknown, callback?: unknown): unknown {
-      const cache = this[CACHE];
-      return cache === undefined ? baseQuery.call(this, config, values, callback) : cache.query(config, values, callback);
-    },
-  });
-  subclasses.set(Base, CachingClient);
-  return CachingClient;
-}
-
-/** Gives `raw` its cache when it was made by a `cachingClientClass`; another client is left as it is. */
-export function attachStatementCache(raw: PgClient, settings: StatementCacheSettings): void {
-  const base = (raw as PgClient & { [BASE_QUERY]?: BaseQuery })[BASE_QUERY];
-  if (base === undefined) return;
-  const Query = (raw as PgClient & { [QUERY_CLASS]?: QueryClass })[QUERY_CLASS];
-  (raw as PgClient & { [CACHE]?: StatementCache })[CACHE] = new StatementCache(raw, settings.size, settings.stats, base, Query);
-}
-
-/** The cache of `raw`, if it has one. */
-export function statementCacheOf(raw: unknown): StatementCache | undefined {
-  return (raw as { [CACHE]?: StatementCache } | null | undefined)?.[CACHE];
 }

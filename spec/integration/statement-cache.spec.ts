@@ -4,7 +4,7 @@
  * under schema changes and DISCARD ALL, is bounded, and counts hits, misses and evictions per pool.
  */
 import { closeConnectionInstance, getConnectionInstance, type ConnectionManager, type PooledConnection } from '../../lib';
-import { statementCacheOf } from '../../lib/statement-cache/cache';
+import { statementCacheOf } from '../../lib/statement-cache/client';
 import { testConfig, testDatabaseUrl, withAdminClient } from '../helpers/database';
 
 const url = testDatabaseUrl();
