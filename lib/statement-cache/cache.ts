@@ -164,29 +164,33 @@ export class StatementCache implements ExecutionHost {
   }
 
   /**
-   * Forgets `name` in the driver; if it was prepared on the server it is deallocated after the next
-   * statement this cache sends succeeds (see `flushStale`).
+   * Marks `name` for deallocation. The driver keeps its record of it until the DEALLOCATE has run:
+   * a statement already queued under that name (several queries in flight on one connection) still
+   * finds it prepared and does not parse it again.
    */
   private drop(name: string): void {
-    const parsed = (this.raw as unknown as ParsedStatements).connection?.parsedStatements;
-    if (parsed === undefined || parsed[name] === undefined) return;
-    delete parsed[name];
     this.stale.push(name);
   }
 
   /**
-   * Deallocates the stale names in one statement, sent when one of ours has just succeeded: pg is
-   * then ready (nothing queued behind ours, so nothing is pipelined), its transaction status is
-   * current, and the caller's next statement queues behind this one. A DEALLOCATE of a name that
-   * exists cannot fail except in a failed transaction, which is skipped (the names wait).
+   * Deallocates the stale names in one statement, sent when one of ours has just succeeded and the
+   * session is quiet: outside a transaction (so the DEALLOCATE joins none, and a failure could abort
+   * nothing) and with nothing queued in pg (so every name handed to pg has been parsed or has
+   * failed, and this statement runs next). Only names the server has are sent, so it cannot fail.
+   * Otherwise the names wait for a later success.
    */
   private flushStale(): void {
-    if (this.raw.getTransactionStatus?.() === 'E') return;
-    const names = this.stale;
+    const raw = this.raw as unknown as ParsedStatements & { _queryQueue?: unknown[] };
+    if (this.raw.getTransactionStatus?.() !== 'I' || (raw._queryQueue?.length ?? 0) > 0) return;
+    const parsed = raw.connection?.parsedStatements ?? {};
+    // A name that never got prepared (its Parse failed) is not on the server: nothing to free.
+    const names = this.stale.filter((name) => parsed[name] !== undefined);
     this.stale = [];
+    if (names.length === 0) return;
     this.base.call(this.raw, names.map((name) => `DEALLOCATE ${name}`).join('; '), undefined, (error: Error | null) => {
-      // 26000: gone already (a DISCARD ALL the cache did not see); anything else: try again later.
-      if (error !== null && sqlState(error) !== '26000') this.stale.push(...names);
+      // 26000: gone already (a DISCARD ALL the cache did not see).
+      if (error === null || sqlState(error) === '26000') for (const name of names) delete parsed[name];
+      else this.stale.push(...names);
     });
   }
 

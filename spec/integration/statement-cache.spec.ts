@@ -120,6 +120,22 @@ test('the least recently used statement is deallocated when the cache is full', 
   expect(manager.getPoolStats().statementCache?.evictions).toBe(1);
 });
 
+test('statements queued on one connection stay right while the cache evicts under them', async () => {
+  const manager = oneConnection('kcm-spec-stmt-queued', { statementCache: { size: 2 } });
+  await manager.withConnection(async (conn) => {
+    const texts = [1, 2, 3, 4, 5].map((k) => `select ${k} as k, name from ${TABLE} where id = $1`);
+    // Not awaited one by one: pg queues them, so evictions happen while statements that use the
+    // evicted names are still waiting to be sent.
+    const runs = Array.from({ length: 60 }, (_, i) => ({ k: Math.floor(i / 3) % 5, id: (i % 10) + 1 }));
+    const results = await Promise.all(runs.map((r) => conn.query<{ k: number; name: string }>(texts[r.k] as string, [r.id])));
+    results.forEach((result, i) => expect(result.rows).toEqual([{ k: (runs[i]?.k ?? 0) + 1, name: `n${runs[i]?.id}` }]));
+    // Quiet again: what was evicted has been deallocated; at most `size` remain (and the listing runs unnamed).
+    await conn.query('select 1');
+    expect((await preparedOn(conn)).length).toBeLessThanOrEqual(2);
+  });
+  expect(manager.getPoolStats().statementCache?.evictions).toBeGreaterThan(0);
+});
+
 test('ALTER TABLE under a cached select * re-prepares and returns the new column', async () => {
   const table = `${TABLE}_alter`;
   const manager = oneConnection('kcm-spec-stmt-alter');
