@@ -28,7 +28,7 @@
  * freshly built knex text), under 1 µs in a profiled benchmark; building pg's `Query` here saves pg
  * its config copy (about 2 µs under the same profile) and the server its parse and plan. A miss adds
  * a lookup in the "seen once" set; on a full cache, finding the least recently used entry is
- * O(`size`), and its DEALLOCATE is sent after the statement (one more round trip, not waited for).
+ * O(`size`), and its DEALLOCATE is sent once the session is idle (one more round trip, not waited for).
  */
 import type { Client as PgClient, QueryResult } from 'pg';
 import type { StatementCacheStats } from '../pool/stats';
