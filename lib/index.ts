@@ -6,7 +6,8 @@ export { getConnectionInstance, closeConnectionInstance } from './instance';
 export { ConnectionManager, type AdminEndpoint, type GetConnectionOptions, type ManagerPoolStats, type PoolHandle, type ReplicaPoolStats } from './manager';
 export { classifyStatement, type StatementClass } from './routing/classify';
 export type { PooledConnection, Row } from './driver/pooled-connection';
-export type { PoolStats, PoolCounters, WaitStats, ConnectionStats, RoutingStats, LearnedWritesStats, BudgetStats, PoolTotals } from './pool/stats';
+export type { PoolStats, PoolCounters, WaitStats, ConnectionStats, RoutingStats, LearnedWritesStats, BudgetStats, PoolTotals, StatementCacheStats } from './pool/stats';
+export type { PgBouncerMode, StatementCacheOptions, ResolvedStatementCacheOptions } from './statement-cache/options';
 export type { AdmissionOptions, Priority, RateLimit, Tags, TagStats, TagStatsByKey } from './admission/types';
 export { ConnectionManagerError, isConnectionManagerError, type ErrorCode } from './errors';
 export {

@@ -3,6 +3,7 @@
  * what it becomes after validation. docs/options.md documents each option; `resolveOptions()` in
  * options.ts checks them.
  */
+import type { PgBouncerMode, ResolvedStatementCacheOptions, StatementCacheOptions } from './statement-cache/options';
 import type { Knex } from 'knex';
 import type { QueryResult } from 'pg';
 import type { Logger } from 'winston';
@@ -212,6 +213,13 @@ export interface ConnectionManagerConfig {
   poolIdleTimeoutMs?: number;
   /** One limit on the connections of every pool of the manager together; none when left out. */
   budget?: BudgetOptions;
+  /**
+   * Per-connection cache of prepared statements (docs/options.md, "Statement cache"); `false` turns
+   * it off. Default `{ size: 100 }`, or off with `pgbouncer: 'transaction'`.
+   */
+  statementCache?: StatementCacheOptions | false;
+  /** PgBouncer's pool mode when connecting through PgBouncer; leave it out for a direct connection. */
+  pgbouncer?: PgBouncerMode;
 }
 
 /**
@@ -278,4 +286,8 @@ export interface ResolvedConfig {
   poolIdleTimeoutMs: number;
   /** Undefined when there is no budget. */
   budget?: Required<BudgetOptions>;
+  /** `false` when turned off. */
+  statementCache: ResolvedStatementCacheOptions | false;
+  /** Undefined for a direct connection. */
+  pgbouncer?: PgBouncerMode;
 }

@@ -11,6 +11,7 @@ import type { Connector } from '../pool/connector';
 import type { SessionSetupHook, ValidationHook } from '../options-types';
 import { runAfterCreate, runValidate, type ConnectionSource } from './connection-source';
 import { errorMessage } from '../pool/messages';
+import { cachingClientClass } from '../statement-cache/client';
 
 /** How long `close()` waits for the server to end a session before destroying the socket. */
 const CLOSE_GRACE_MS = 2_000;
@@ -72,7 +73,8 @@ export function openGuarded(knexClient: Knex.Client): Promise<PgClient> {
   if (typeof Client !== 'function') return Promise.reject(new Error('knex has no pg driver loaded (is the "pg" package installed?)'));
   let raw: PgClient;
   try {
-    raw = new Client(internals.connectionSettings);
+    // A subclass whose query() consults the statement cache once the record attaches one.
+    raw = new (cachingClientClass(Client))(internals.connectionSettings);
   } catch (error) {
     return Promise.reject(error);
   }

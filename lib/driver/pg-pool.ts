@@ -9,11 +9,13 @@ import type { Logger } from 'winston';
 import type { ResolvedConfig } from '../options';
 import type { Clock } from '../pool/clock';
 import type { Connector } from '../pool/connector';
+import type { Pool } from '../pool/pool';
 import type { BudgetSeam } from '../pool/types';
-import { Pool } from '../pool/pool';
+import { newStatementCacheStats, type StatementCacheSettings } from '../statement-cache/cache';
 import { ConnectionSource } from './connection-source';
 import { bindKnex, createKnex, exposeConfig, LeasingPoolAdapter } from './knex-adapter';
 import { PgConnector } from './pg-connector';
+import { PgEntryPool } from './pg-entry-pool';
 import { PgPooledConnection } from './pooled-connection';
 
 /** A pool of PostgreSQL connections and the knex instance that draws from it. */
@@ -78,7 +80,9 @@ export function createPgPool(
     validate: config.pool.validate,
   };
   const connector = connectorFactory?.(knex.client, logger) ?? new PgConnector(knex.client, logger, clock, setup);
-  const pool = new Pool<PgClient, PgPooledConnection>({
+  // One set of statement cache counters per pool, shared by its connections (each has its own cache).
+  const cache: StatementCacheSettings | undefined = config.statementCache === false ? undefined : { size: config.statementCache.size, stats: newStatementCacheStats() };
+  const pool = new PgEntryPool({
     name,
     options: config.pool,
     retry: config.retry,
@@ -87,8 +91,8 @@ export function createPgPool(
     connector,
     clock,
     logger,
-    createEntry: (owner) => new PgPooledConnection(owner, (entry) => bindKnex(entry, knex, config.knex)),
-  });
+    createEntry: (owner) => new PgPooledConnection(owner, (entry) => bindKnex(entry, knex, config.knex), cache),
+  }, cache?.stats);
   ref.pool = pool;
   return { name, pool, knex };
 }

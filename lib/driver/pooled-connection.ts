@@ -5,6 +5,8 @@
 import type { Knex } from 'knex';
 import type { Client as PgClient, QueryResult } from 'pg';
 import { PoolEntry, type EntryState } from '../pool/entry';
+import type { StatementCacheSettings } from '../statement-cache/cache';
+import { attachStatementCache } from '../statement-cache/client';
 
 /** Rows as plain objects keyed by column name. */
 export type Row = Record<string, unknown>;
@@ -87,6 +89,8 @@ export class PgPooledConnection extends PoolEntry<PgClient> implements PooledCon
   constructor(
     owner: object,
     private readonly bind: (entry: PgPooledConnection) => Knex,
+    /** The pool's statement cache settings; undefined with the cache off. */
+    private readonly statementCache?: StatementCacheSettings,
   ) {
     super(owner);
   }
@@ -99,6 +103,8 @@ export class PgPooledConnection extends PoolEntry<PgClient> implements PooledCon
     tagged.__knexUid = this.id;
     markDisposal(tagged, this);
     this.socket = socketOf(raw);
+    // Attached after the session set-up (pool.afterCreate ran unnamed): the cache is the record's from here on.
+    if (this.statementCache !== undefined) attachStatementCache(raw, this.statementCache);
   }
 
   /**

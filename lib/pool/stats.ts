@@ -258,3 +258,19 @@ export interface PoolTotals {
   /** Every pool's counters added up, closed pools included. */
   counters: PoolCounters;
 }
+
+/** A pool's statement cache counters (`stats.statementCache`; see docs/options.md, "Statement cache"). */
+export interface StatementCacheStats {
+  /** Statements run as an already prepared statement. */
+  hits: number;
+  /** Cacheable statements that were not prepared yet (run unnamed on first sight, prepared on the second). */
+  misses: number;
+  /** Prepared statements deallocated to make room (least recently used first). */
+  evictions: number;
+}
+
+// Declared here rather than in `PoolStats` above so the cache's field stays one separate hunk.
+export interface PoolStats {
+  /** The statement cache's counters, summed over the pool's connections; absent with `statementCache: false`. */
+  statementCache?: StatementCacheStats;
+}

@@ -19,6 +19,22 @@ export const CORE_CONTESTANTS = ['manager-core', 'manager-core-admission', 'mana
 export const CONTENTION_ONLY: readonly CoreContestant[] = ['manager-core-admission', 'manager-core-before'];
 export type CoreContestant = (typeof CORE_CONTESTANTS)[number];
 
+/** The realistic workloads: pgbench's select-only script and its TPC-B-like write transaction. */
+export const WORKLOADS = ['select-only', 'tpcb'] as const;
+export type Workload = (typeof WORKLOADS)[number];
+
+/** Contestants of the workloads: each runs the same statements its own way (scripts/bench/workloads.ts). */
+export const WORKLOAD_CONTESTANTS = ['manager-getConnection', 'manager-query', 'manager-knex', 'dedicated', 'pg-pool', 'knex-tarn', 'generic-pool'] as const;
+export type WorkloadContestant = (typeof WORKLOAD_CONTESTANTS)[number];
+
+/**
+ * Which contestants run which workload: `manager.query` leases a connection per statement, so it
+ * cannot hold a transaction open; the TPC-B-like transaction goes through the lease path instead.
+ */
+export function runsWorkload(contestant: WorkloadContestant, workload: Workload): boolean {
+  return !(contestant === 'manager-query' && workload === 'tpcb');
+}
+
 export const COLD_CONTESTANTS = ['manager', 'dedicated', 'pg-pool', 'knex-tarn'] as const;
 export type ColdContestant = (typeof COLD_CONTESTANTS)[number];
 
@@ -29,6 +45,8 @@ export type BurstContestant = (typeof BURST_CONTESTANTS)[number];
 export const LABELS: Record<string, string> = {
   'manager-getConnection': 'manager getConnection',
   'manager-knex': 'manager.knex',
+  'manager-query': 'manager.query',
+  pgbench: 'pgbench (server reference)',
   dedicated: 'dedicated pg clients',
   'pg-pool': 'pg-pool',
   'knex-tarn': 'knex default pool (tarn)',
@@ -81,7 +99,33 @@ export interface BurstJob {
   bursts: number;
 }
 
-export type Job = ThroughputJob | CoreJob | ColdJob | BurstJob;
+/** A workload through one contestant: like a throughput job, over the pgbench tables. */
+export interface WorkloadJob {
+  kind: 'workload';
+  workload: Workload;
+  contestant: WorkloadContestant;
+  url: string;
+  connections: number;
+  workers: number;
+  warmupMs: number;
+  windowMs: number;
+}
+
+/** pgbench itself running a workload: the reference for what the server does on this machine. */
+export interface PgbenchJob {
+  kind: 'pgbench';
+  workload: Workload;
+  url: string;
+  /** pgbench's path; undefined when the binaries in use have none (the row is then reported missing). */
+  pgbench: string | undefined;
+  /** Why there is no pgbench, when `pgbench` is undefined. */
+  missing?: string;
+  connections: number;
+  /** Whole seconds (`-T`), or 0 for a smoke run (a fixed number of transactions per client instead). */
+  seconds: number;
+}
+
+export type Job = ThroughputJob | CoreJob | ColdJob | BurstJob | WorkloadJob | PgbenchJob;
 
 /** A measured window of a timed loop. */
 export interface WindowResult {
@@ -133,7 +177,24 @@ export interface BurstResult {
   bursts: BurstStats[];
 }
 
-export type JobResult = ThroughputResult | CoreResult | ColdResult | BurstResult;
+/** A workload's window: `ops` are transactions (one statement for select-only). */
+export interface WorkloadResult extends Omit<ThroughputResult, 'kind'> {
+  kind: 'workload';
+}
+
+export interface PgbenchResult {
+  kind: 'pgbench';
+  /** Transactions per second as pgbench reports them (without connection time); NaN when missing. */
+  tps: number;
+  /** Mean latency per transaction, ms. */
+  latencyMs: number;
+  /** pgbench's own CPU (user + system) per transaction, µs; NaN where it cannot be read (not Linux). */
+  cpuUsPerTxn: number;
+  /** Why the reference is missing, when it is. */
+  missing?: string;
+}
+
+export type JobResult = ThroughputResult | CoreResult | ColdResult | BurstResult | WorkloadResult | PgbenchResult;
 
 /** What a child sends back over IPC. */
 export type ChildMessage =

@@ -9,11 +9,13 @@
  *   npm run bench                  full run (~6-7 min), writes docs/benchmarks*.{md,svg}
  *   npm run bench:smoke            everything with tiny windows, no targets judged, output to a temp dir
  *   npm run bench:profile [NAME]   CPU profile of one child: a throughput contestant (default
- *                                  manager-getConnection) or manager-core; BENCH_SECONDS default 5
+ *                                  manager-getConnection), a pool core, WORKLOAD:CONTESTANT
+ *                                  (select-only:manager-knex), or `knex` (manager.knex and knex +
+ *                                  tarn, raw and query builder, in one run); BENCH_SECONDS default 5
  *
  * Environment: BENCH_SECONDS (measured window per round, default 2), BENCH_ROUNDS (default 3),
  * BENCH_OUT (output directory), BENCH_NOTE (a remark printed at the top of the report),
- * BENCH_ONLY (comma-separated scenarios: throughput, core, cold, burst; a partial run writes to a
+ * BENCH_ONLY (comma-separated scenarios: workload, throughput, core, cold, burst; a partial run writes to a
  * temp dir), BENCH_DATABASE_URL (use this server instead of starting one), BENCH_REF (benchmark lib/ as of
  * this git commit instead of the working tree), BENCH_BEFORE (also run the pool core as of this git
  * commit, in the same run, to compare against), BENCH_STRICT=1 (exit 1 when a target fails).
@@ -24,11 +26,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { buildForChildren, ROOT, type Build } from './build';
-import type { ChildMessage, CoreResult, Job, JobResult, ThroughputResult } from './common';
-import { BURST_CONTESTANTS, COLD_CONTESTANTS, CONTENTION_ONLY, CORE_CONTESTANTS, DB_CONTESTANTS, LABELS, median } from './common';
+import type { ChildMessage, CoreResult, Job, JobResult, ThroughputResult, WorkloadResult } from './common';
+import { BURST_CONTESTANTS, COLD_CONTESTANTS, CONTENTION_ONLY, CORE_CONTESTANTS, DB_CONTESTANTS, LABELS, median, runsWorkload, WORKLOAD_CONTESTANTS, WORKLOADS } from './common';
+import { findPgbench, initWorkloadTables } from './pgbench';
 import { carriedSections, charts, markdown, summarise, type RunRecord, type RunInfo, type Settings } from './report';
 import { summariseProfile, type CpuProfile } from './profile-summary';
-import { startPostgres, type TestPostgres } from '../test-db';
+import { findPgBinDir, startPostgres, type TestPostgres } from '../test-db';
 
 type Mode = 'full' | 'smoke' | 'profile';
 
@@ -50,6 +53,7 @@ function settingsFor(mode: Mode): Settings {
     warmupMs: smoke ? 50 : Math.round(Math.min(1000, Math.max(200, seconds * 400))),
     workers: [64, 8],
     connections: 20,
+    workloadWorkers: 64,
     contentionWorkers: 64,
     contentionSize: 20,
     scalingSizes: [10, 100, 1_000, 10_000],
@@ -61,10 +65,24 @@ function settingsFor(mode: Mode): Settings {
   };
 }
 
+/** Where pgbench is (or why there is none), for the workloads' reference row. */
+interface PgbenchLocation {
+  path?: string;
+  missing?: string;
+}
+
 /** One round's jobs, in the order they run. */
-function roundJobs(s: Settings, url: string): Job[] {
+function roundJobs(s: Settings, url: string, pgbench: PgbenchLocation): Job[] {
   const windowMs = s.seconds * 1000;
   const jobs: Job[] = [];
+  for (const workload of WORKLOADS) {
+    for (const contestant of WORKLOAD_CONTESTANTS) {
+      if (!runsWorkload(contestant, workload)) continue;
+      jobs.push({ kind: 'workload', workload, contestant, url, connections: s.connections, workers: s.workloadWorkers, warmupMs: s.warmupMs, windowMs });
+    }
+    // pgbench's -T takes whole seconds; a smoke run gives it a fixed count of transactions instead.
+    jobs.push({ kind: 'pgbench', workload, url, pgbench: pgbench.path, missing: pgbench.missing, connections: s.connections, seconds: s.smoke ? 0 : Math.max(1, Math.round(s.seconds)) });
+  }
   for (const workers of s.workers) {
     for (const contestant of DB_CONTESTANTS) {
       jobs.push({ kind: 'throughput', contestant, url, connections: s.connections, workers, warmupMs: s.warmupMs, windowMs });
@@ -92,7 +110,8 @@ function roundJobs(s: Settings, url: string): Job[] {
 }
 
 function describeJob(job: Job): string {
-  const name = LABELS[job.contestant] ?? job.contestant;
+  const contestant = job.kind === 'pgbench' ? 'pgbench' : job.contestant;
+  const name = LABELS[contestant] ?? contestant;
   switch (job.kind) {
     case 'throughput':
       return `throughput ${name}, ${job.workers} workers`;
@@ -102,6 +121,10 @@ function describeJob(job: Job): string {
       return `cold start ${name}`;
     case 'burst':
       return `burst ${name}`;
+    case 'workload':
+      return `${job.workload} ${name}, ${job.workers} workers`;
+    case 'pgbench':
+      return `${job.workload} pgbench, ${job.connections} clients`;
   }
 }
 
@@ -115,6 +138,10 @@ function describeResult(result: JobResult): string {
       return `${result.samplesMs.map((v) => v.toFixed(1)).join(', ')} ms`;
     case 'burst':
       return result.bursts.map((b) => `p99 ${b.p99.toFixed(1)} (ideal ${b.idealP99.toFixed(1)}) ms`).join('; ');
+    case 'workload':
+      return `${Math.round(result.qps)} tx/s, p99 ${Math.round(result.p99Us)} µs, ${result.cpuUsPerQuery.toFixed(1)} CPU µs/tx`;
+    case 'pgbench':
+      return result.missing ?? `${Math.round(result.tps)} tx/s, ${result.cpuUsPerTxn.toFixed(1)} CPU µs/tx`;
   }
 }
 
@@ -124,7 +151,7 @@ let currentChild: ReturnType<typeof fork> | undefined;
 /** Runs one job in a fresh child process; resolves with its message. */
 function runChild(build: Build, job: Job, execArgv: string[] = []): Promise<ChildMessage> {
   const budgetMs =
-    job.kind === 'throughput' || job.kind === 'core' ? job.warmupMs + job.windowMs + 120_000 : 180_000;
+    job.kind === 'throughput' || job.kind === 'core' || job.kind === 'workload' ? job.warmupMs + job.windowMs + 120_000 : 180_000;
   return new Promise((resolve, reject) => {
     const child = fork(build.runner, [JSON.stringify(job)], { cwd: ROOT, execArgv: ['--expose-gc', ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     currentChild = child;
@@ -198,7 +225,26 @@ async function database(): Promise<{ url: string; stop: () => Promise<void>; ser
   return { url: server.url, stop: () => server.remove(), server };
 }
 
-async function runBenchmarks(mode: 'full' | 'smoke', build: Build, url: string, before?: Build): Promise<number> {
+/**
+ * pgbench from the binaries of the server this run started (or, with BENCH_DATABASE_URL, the ones
+ * scripts/pg-binaries.ts finds), or why there is none.
+ */
+function locatePgbench(server: TestPostgres | undefined): PgbenchLocation {
+  if (server) return findPgbench(server.binDir);
+  try {
+    return findPgbench(findPgBinDir());
+  } catch (error) {
+    return { missing: `no PostgreSQL binaries were found: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}` };
+  }
+}
+
+/** BENCH_ONLY's scenario names; `workload` also selects the pgbench reference rows. */
+function selected(job: Job, only: readonly string[]): boolean {
+  if (only.length === 0) return true;
+  return only.includes(job.kind === 'pgbench' ? 'workload' : job.kind);
+}
+
+async function runBenchmarks(mode: 'full' | 'smoke', build: Build, url: string, server: TestPostgres | undefined, before?: Build): Promise<number> {
   const startedAt = performance.now();
   const settings = settingsFor(mode);
   const loadStart = os.loadavg();
@@ -206,7 +252,14 @@ async function runBenchmarks(mode: 'full' | 'smoke', build: Build, url: string, 
   const failures: string[] = [];
   const loadMs: number[] = [];
   const only = (process.env.BENCH_ONLY ?? '').split(',').map((k) => k.trim()).filter(Boolean);
-  const jobs = roundJobs(settings, url).filter((job) => only.length === 0 || only.includes(job.kind));
+  const pgbench = locatePgbench(server);
+  const jobs = roundJobs(settings, url, pgbench).filter((job) => selected(job, only));
+  let tables: string | undefined;
+  if (jobs.some((job) => job.kind === 'workload')) {
+    const t0 = performance.now();
+    tables = await initWorkloadTables(url, pgbench.path);
+    log(`pgbench tables at scale 1 made with ${tables} in ${Math.round(performance.now() - t0)} ms${pgbench.missing ? `; no pgbench reference: ${pgbench.missing}` : ''}`);
+  }
   for (let round = 1; round <= settings.rounds; round++) {
     for (const [i, job] of jobs.entries()) {
       const prefix = `[round ${round}/${settings.rounds}, ${i + 1}/${jobs.length}] ${describeJob(job)}`;
@@ -254,6 +307,8 @@ async function runBenchmarks(mode: 'full' | 'smoke', build: Build, url: string, 
     childLoadMs: median(loadMs),
     failures,
     note: process.env.BENCH_NOTE || undefined,
+    workloadTables: tables,
+    pgbenchMissing: pgbench.missing,
   };
   const summary = summarise(records, settings);
   const outDir = process.env.BENCH_OUT
@@ -262,10 +317,11 @@ async function runBenchmarks(mode: 'full' | 'smoke', build: Build, url: string, 
       ? mkdtempSync(path.join(os.tmpdir(), 'kcm-bench-smoke-'))
       : path.join(ROOT, 'docs');
   mkdirSync(outDir, { recursive: true });
-  const svgNames = { throughput: 'benchmarks-throughput.svg', scaling: 'benchmarks-scaling.svg' };
-  const { throughputSvg, scalingSvg } = charts(summary, settings);
+  const svgNames = { throughput: 'benchmarks-throughput.svg', scaling: 'benchmarks-scaling.svg', workloads: 'benchmarks-workloads.svg' };
+  const { throughputSvg, scalingSvg, workloadsSvg } = charts(summary, settings);
   writeFileSync(path.join(outDir, svgNames.throughput), throughputSvg);
   writeFileSync(path.join(outDir, svgNames.scaling), scalingSvg);
+  if (summary.workloads.length > 0) writeFileSync(path.join(outDir, svgNames.workloads), workloadsSvg);
   const reportPath = path.join(outDir, 'benchmarks.md');
   // Sections other scripts measured are kept from the committed report, whichever directory this one goes to.
   const committed = path.join(ROOT, 'docs', 'benchmarks.md');
@@ -292,44 +348,60 @@ async function runBenchmarks(mode: 'full' | 'smoke', build: Build, url: string, 
  * Runs one child under `node --cpu-prof` and prints where its time went: a database contestant's
  * throughput child (64 workers, 20 connections) or `manager-core` (64 workers on 20 fake resources).
  */
-async function runProfile(build: Build, url: string, contestant: string): Promise<number> {
-  const settings = settingsFor('profile');
+/**
+ * The jobs `npm run bench:profile NAME` profiles: a throughput contestant (`SELECT 1`), a pool core,
+ * `select-only:<contestant>` or `tpcb:<contestant>` (a workload), or `knex`: `manager.knex.raw` and
+ * knex + tarn's `raw` on `SELECT 1`, then a query-builder select-only through each, one after the other
+ * in the same run.
+ */
+function profileJobs(name: string, url: string, settings: Settings): Array<Job & { workers: number }> {
   const windowMs = settings.seconds * 1000;
-  let job: Job;
-  if ((DB_CONTESTANTS as readonly string[]).includes(contestant)) {
-    job = {
-      kind: 'throughput',
-      contestant: contestant as (typeof DB_CONTESTANTS)[number],
-      url,
-      connections: settings.connections,
-      workers: settings.contentionWorkers,
-      warmupMs: settings.warmupMs,
-      windowMs,
-    };
-  } else if ((CORE_CONTESTANTS as readonly string[]).includes(contestant)) {
-    job = {
-      kind: 'core',
-      contestant: contestant as (typeof CORE_CONTESTANTS)[number],
-      size: settings.contentionSize,
-      workers: settings.contentionWorkers,
-      warmupMs: settings.warmupMs,
-      windowMs,
-    };
-  } else {
-    throw new Error(`unknown contestant ${contestant}; one of ${[...DB_CONTESTANTS, ...CORE_CONTESTANTS].join(', ')}`);
+  if (name === 'knex') {
+    return ['manager-knex', 'knex-tarn', 'select-only:manager-knex', 'select-only:knex-tarn'].flatMap((n) => profileJobs(n, url, settings));
   }
+  const base = { url, connections: settings.connections, workers: settings.contentionWorkers, warmupMs: settings.warmupMs, windowMs };
+  if ((DB_CONTESTANTS as readonly string[]).includes(name)) return [{ kind: 'throughput', contestant: name as (typeof DB_CONTESTANTS)[number], ...base }];
+  const [workload, contestant] = name.split(':');
+  if ((WORKLOADS as readonly string[]).includes(workload ?? '') && (WORKLOAD_CONTESTANTS as readonly string[]).includes(contestant ?? '')) {
+    return [{ kind: 'workload', workload: workload as (typeof WORKLOADS)[number], contestant: contestant as (typeof WORKLOAD_CONTESTANTS)[number], ...base }];
+  }
+  if ((CORE_CONTESTANTS as readonly string[]).includes(name)) {
+    return [{ kind: 'core', contestant: name as (typeof CORE_CONTESTANTS)[number], size: settings.contentionSize, workers: settings.contentionWorkers, warmupMs: settings.warmupMs, windowMs }];
+  }
+  const workloadNames = WORKLOADS.flatMap((w) => WORKLOAD_CONTESTANTS.map((c) => `${w}:${c}`));
+  throw new Error(`unknown contestant ${name}; one of knex, ${[...DB_CONTESTANTS, ...CORE_CONTESTANTS, ...workloadNames].join(', ')}`);
+}
+
+/** Profiles every job of `name` (see `profileJobs`) in turn; prints each summary, then their CPU per operation side by side. */
+async function runProfile(build: Build, url: string, name: string): Promise<number> {
+  const settings = settingsFor('profile');
+  const jobs = profileJobs(name, url, settings);
+  if (jobs.some((j) => j.kind === 'workload')) await initWorkloadTables(url, locatePgbench(undefined).path);
+  const lines: string[] = [];
+  for (const job of jobs) lines.push(await profileOne(build, job, settings));
+  if (lines.length > 1) {
+    console.log('\nSide by side (client CPU per operation, process.cpuUsage; library and knex shares from the profiles above):');
+    for (const line of lines) console.log(`  ${line}`);
+  }
+  return 0;
+}
+
+/** Runs one child under `node --cpu-prof`, prints where its time went; returns a one-line summary. */
+async function profileOne(build: Build, job: Job & { workers: number }, settings: Settings): Promise<string> {
+  const contestant = job.kind === 'workload' ? `${job.workload}-${job.contestant}` : job.kind === 'pgbench' ? 'pgbench' : job.contestant;
   const dir = path.resolve(process.env.BENCH_PROFILE_DIR ?? path.join(ROOT, '.tmp', 'bench-profile'));
   mkdirSync(dir, { recursive: true });
   const name = `${contestant}-${Date.now()}.cpuprofile`;
   // One sample every 100 µs: at the default 1 ms a function costing 1 µs per query gets a handful of samples.
   const message = await runChild(build, job, ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}`]);
   if (message.type === 'error') throw new Error(message.message);
-  const result = message.result as ThroughputResult | CoreResult;
+  const result = message.result as ThroughputResult | CoreResult | WorkloadResult;
   const file = path.join(dir, name);
   if (!readdirSync(dir).includes(name)) throw new Error(`no profile written to ${file}`);
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  let areas: ReadonlyMap<string, number> = new Map();
   const headline =
-    result.kind === 'throughput'
+    result.kind !== 'core'
       ? `${Math.round(result.qps)} q/s, p50 ${Math.round(result.p50Us)} µs, p99 ${Math.round(result.p99Us)} µs, ${result.cpuUsPerQuery.toFixed(2)} CPU µs/query (process.cpuUsage)`
       : `${Math.round(result.nsPerOp)} ns/op, ${(result.opsPerSec / 1e6).toFixed(2)} M ops/s`;
   const text = [
@@ -342,11 +414,18 @@ async function runProfile(build: Build, url: string, contestant: string): Promis
       fromUs: Number(BigInt(result.startNs) / 1000n),
       toUs: Number(BigInt(result.endNs) / 1000n),
       per: result.ops,
+      onAreas: (charged) => (areas = charged),
     }),
   ].join('\n');
   writeFileSync(file.replace(/\.cpuprofile$/, '.txt'), `${text}\n`);
   console.log(text);
-  return 0;
+  if (result.kind === 'core') return `${contestant}: ${Math.round(result.nsPerOp)} ns/op`;
+  const per = (area: string): string => ((areas.get(area) ?? 0) / result.ops).toFixed(2);
+  return `${pad(contestant, 28)} ${result.cpuUsPerQuery.toFixed(1).padStart(6)} CPU µs/op; charged per op: lib ${per('this library (lib/)')} µs, knex ${per('knex')} µs, pg ${per('pg')} µs, GC ${per('(garbage collector)')} µs`;
+}
+
+function pad(text: string, width: number): string {
+  return text.padEnd(width);
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -374,7 +453,7 @@ async function main(argv: string[]): Promise<void> {
       const contestant = argv.find((a) => !a.startsWith('--')) ?? 'manager-getConnection';
       process.exitCode = await runProfile(build, db.url, contestant);
     } else {
-      process.exitCode = await runBenchmarks(mode, build, db.url, before);
+      process.exitCode = await runBenchmarks(mode, build, db.url, db.server, before);
     }
   } finally {
     await cleanUp();

@@ -39,6 +39,8 @@ export interface SummaryOptions {
   toUs?: number;
   /** Operations done inside the window, to print µs per operation. */
   per?: number;
+  /** Receives the charged time per area (µs) and the busy time, for a comparison across profiles. */
+  onAreas?: (chargedUs: ReadonlyMap<string, number>, busyUs: number) => void;
 }
 
 /** A file path relative to what a reader knows: `lib/pool/pool.ts`, `pg/lib/client.js`, `node:internal/...`. */
@@ -157,6 +159,7 @@ export function summariseProfile(profile: CpuProfile, options: SummaryOptions = 
   }
   const idleUs = byArea.get('(idle)')?.us ?? 0;
   const busyUs = windowUs - idleUs;
+  options.onAreas?.(new Map([...chargedArea].map(([k, v]) => [k, v.us])), busyUs);
   const per = options.per;
   const lines: string[] = [];
   const row = (key: string, us: number): string =>

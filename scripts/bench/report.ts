@@ -8,6 +8,7 @@ import type {
 } from './common';
 import { BURST_CONTESTANTS, COLD_CONTESTANTS, CONTENTION_ONLY, CORE_CONTESTANTS, DB_CONTESTANTS, LABELS, median } from './common';
 import { barChart, lineChartLogX } from './svg';
+import { summariseWorkloads, workloadChart, workloadMarkdown, workloadTargets, type WorkloadRow } from './report-workloads';
 
 /** One finished child. */
 export interface RunRecord {
@@ -24,6 +25,8 @@ export interface Settings {
   warmupMs: number;
   workers: readonly number[];
   connections: number;
+  /** Workers of the pgbench workloads. */
+  workloadWorkers: number;
   contentionWorkers: number;
   contentionSize: number;
   scalingSizes: readonly number[];
@@ -45,6 +48,10 @@ export interface RunInfo {
   childLoadMs: number;
   failures: readonly string[];
   note: string | undefined;
+  /** How the pgbench tables were made (undefined when no workload ran). */
+  workloadTables?: string;
+  /** Why there is no pgbench reference row, when there is none. */
+  pgbenchMissing?: string;
 }
 
 export interface ThroughputRow {
@@ -97,6 +104,7 @@ export interface Summary {
   scaling: CoreRow[];
   cold: ColdRow[];
   burst: BurstRow[];
+  workloads: WorkloadRow[];
   targets: Target[];
 }
 
@@ -194,7 +202,9 @@ export function summarise(records: readonly RunRecord[], settings: Settings): Su
     burst.push(row);
   }
 
-  return { throughput, contention, scaling, cold, burst, targets: judge(throughput, contention, scaling, cold, burst, settings) };
+  const workloads = summariseWorkloads(records);
+  const targets = [...workloadTargets(records, workloads, settings.smoke), ...judge(throughput, contention, scaling, cold, burst, settings)];
+  return { throughput, contention, scaling, cold, burst, workloads, targets };
 }
 
 function judge(throughput: ThroughputRow[], contention: CoreRow[], scaling: CoreRow[], cold: ColdRow[], burst: BurstRow[], settings: Settings): Target[] {
@@ -330,6 +340,7 @@ function label(contestant: string): string {
 export interface Charts {
   throughputSvg: string;
   scalingSvg: string;
+  workloadsSvg: string;
 }
 
 export function charts(summary: Summary, settings: Settings): Charts {
@@ -359,7 +370,8 @@ export function charts(summary: Summary, settings: Settings): Charts {
       points: summary.scaling.filter((r) => r.contestant === c).map((r) => [r.size, r.nsPerOp] as const),
     })),
   );
-  return { throughputSvg, scalingSvg };
+  const workloadsSvg = workloadChart(summary.workloads, `${settings.connections} connections, ${settings.workloadWorkers} workers, median of ${settings.rounds} interleaved round(s) of ${settings.seconds} s; blue: this library`);
+  return { throughputSvg, scalingSvg, workloadsSvg };
 }
 
 /**
@@ -385,7 +397,7 @@ export function carriedSections(previous: string | undefined): string {
 }
 
 /** The whole of docs/benchmarks.md (without the carried sections: see {@link carriedSections}). */
-export function markdown(summary: Summary, settings: Settings, info: RunInfo, svgNames: { throughput: string; scaling: string }): string {
+export function markdown(summary: Summary, settings: Settings, info: RunInfo, svgNames: { throughput: string; scaling: string; workloads: string }): string {
   const out: string[] = [];
   out.push('# Benchmarks');
   out.push('');
@@ -410,6 +422,20 @@ export function markdown(summary: Summary, settings: Settings, info: RunInfo, sv
     ),
   );
   out.push('');
+
+  if (summary.workloads.length > 0) {
+    out.push(
+      workloadMarkdown(summary.workloads, {
+        connections: settings.connections,
+        workers: settings.workloadWorkers,
+        seconds: settings.seconds,
+        svg: svgNames.workloads,
+        tables: info.workloadTables,
+        pgbenchMissing: info.pgbenchMissing,
+      }),
+    );
+    out.push('');
+  }
 
   out.push(`## Throughput: \`SELECT 1\` over ${settings.connections} connections`);
   out.push('');
@@ -591,11 +617,14 @@ export function markdown(summary: Summary, settings: Settings, info: RunInfo, sv
         'starts and ends on the workers\' own clock reads (a pool that hands over in microtasks never lets a timer fire).',
       '- The manager always runs with its default options (only `min`/`max` set) and its logging enabled at `info`, as ' +
         'shipped, into a winston transport that prints nothing.',
-      '- PostgreSQL runs with `fsync = off` (a throwaway cluster from `scripts/test-db.ts`); `SELECT 1` and ' +
-        '`pg_sleep` do not write, so this does not favour anyone.',
+      '- PostgreSQL runs with `fsync = off` (a throwaway cluster from `scripts/test-db.ts`); only the TPC-B-like ' +
+        'transaction writes, and it writes the same rows for every contestant and for pgbench, so this favours nobody.',
+      '- The manager\'s defaults include its statement cache: from a text\'s second run on a connection it is a ' +
+        'prepared statement, where the other pools send it unnamed (the point of the cache; pgbench runs `-M prepared`).',
       '- Reproduce with `npm run bench` (`BENCH_SECONDS` per window, `BENCH_ROUNDS` rounds); `npm run bench:smoke` runs ' +
         'everything in seconds for CI and writes to a temporary directory; `npm run bench:profile` writes a CPU profile ' +
-        "of the manager's throughput child and prints where its time goes.",
+        "of the manager's throughput child and prints where its time goes (`npm run bench:profile knex`: the knex path " +
+        'against knex + tarn, see [profile.md](profile.md)).',
     ].join('\n'),
   );
   out.push('');

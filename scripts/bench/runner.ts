@@ -6,7 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type {
-  BurstJob, BurstResult, BurstStats, ChildMessage, ColdJob, ColdResult, Job, JobResult, ThroughputJob, ThroughputResult,
+  BurstJob, BurstResult, BurstStats, ChildMessage, ColdJob, ColdResult, Job, JobResult, ThroughputJob, ThroughputResult, WorkloadJob, WorkloadResult,
 } from './common';
 import { nowMs, percentileSorted, timedLoop } from './common';
 
@@ -20,6 +20,21 @@ async function runThroughput(job: ThroughputJob): Promise<ThroughputResult> {
   await harness.close();
   return {
     kind: 'throughput',
+    ...window,
+    qps: (window.ops / window.elapsedMs) * 1000,
+    p50Us: percentileSorted(latencies, 50) * 1000,
+    p99Us: percentileSorted(latencies, 99) * 1000,
+    cpuUsPerQuery: window.cpuUs / window.ops,
+  };
+}
+
+async function runWorkload(job: WorkloadJob): Promise<WorkloadResult> {
+  const { openWorkload } = await import('./workloads');
+  const harness = await openWorkload(job.workload, job.contestant, job.url, job.connections);
+  const { window, latencies } = await timedLoop(job.workers, (w) => harness.op(w), job.warmupMs, job.windowMs);
+  await harness.close();
+  return {
+    kind: 'workload',
     ...window,
     qps: (window.ops / window.elapsedMs) * 1000,
     p50Us: percentileSorted(latencies, 50) * 1000,
@@ -108,6 +123,12 @@ async function run(job: Job): Promise<JobResult> {
       return runCold(job);
     case 'burst':
       return runBurst(job);
+    case 'workload':
+      return runWorkload(job);
+    case 'pgbench': {
+      const { runPgbench } = await import('./pgbench');
+      return runPgbench(job);
+    }
   }
 }
 
