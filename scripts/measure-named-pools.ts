@@ -20,9 +20,9 @@ import { resolveOptions, DEFAULT_POOL_OPTIONS, DEFAULT_RETRY_OPTIONS } from '../
 import { Pool } from '../lib/pool/pool';
 import { PoolEntry } from '../lib/pool/entry';
 import { systemClock } from '../lib/pool/clock';
-import type { Connector } from '../lib/pool/connector';
 import { ConnectionBudget } from '../lib/named-pools/budget';
 import { startPostgres } from './test-db';
+import { fakeConnector } from './bench/cores';
 
 const silent = winston.createLogger({ silent: true });
 
@@ -48,15 +48,6 @@ function lookupNs(manager: ConnectionManager, name: string, calls: number): numb
   return ns;
 }
 
-const fakeConnector: Connector<object> = {
-  open: () => Promise.resolve({}),
-  close: () => Promise.resolve(),
-  watch: () => undefined,
-  inTransaction: () => false,
-  rollback: () => Promise.resolve(),
-  validate: () => Promise.resolve(true),
-  isRetryable: () => true,
-};
 
 /** ns/op of 64 workers on a pool of 20 over `ms`, with or without a budget. */
 async function coreNs(withBudget: boolean, ms: number): Promise<number> {

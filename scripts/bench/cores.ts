@@ -21,7 +21,7 @@ interface Core<R> {
 }
 
 /** A connector whose connections are empty objects: opening, closing and checking cost nothing. */
-const fakeConnector: Connector<object> = {
+export const fakeConnector: Connector<object> = {
   open: () => Promise.resolve({}),
   close: () => Promise.resolve(),
   watch: () => undefined,
