@@ -38,6 +38,7 @@ export {
 } from './options';
 export type { CircuitBreakerOptions, ResolvedCircuitBreakerOptions } from './options';
 export type { BudgetOptions, NamedPoolConfig, PoolFactory, PoolFactoryResult, ResolvedNamedPool } from './options';
+export type { ResizeOptions } from './options-sections';
 export type { CircuitState, CircuitStats } from './resilience/types';
 export type { WarmUpOptions } from './resilience/warm-up';
 export type { ValidationHook } from './options';

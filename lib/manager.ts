@@ -8,9 +8,10 @@
 import type { Knex } from 'knex';
 import type { Client as PgClient, QueryResult } from 'pg';
 import type { Logger } from 'winston';
-import { ConnectionManagerError } from './errors';
+import { ConnectionManagerError, invalidConfig } from './errors';
 import { createManagerLogger } from './logger';
 import type { ResolvedConfig } from './options';
+import { resolveResize, type ResizeOptions } from './options-sections';
 import { validateCallback } from './call-options';
 import { systemClock, type Clock } from './pool/clock';
 import type { AcquireOptions, Pool } from './pool/pool';
@@ -284,6 +285,30 @@ export class ConnectionManager {
   async triggerRenewConnections(): Promise<number> {
     this.assertOpen();
     return this.main.triggerRenewConnections();
+  }
+
+  /**
+   * Changes `pool.min` and `pool.max` of the default pool (its primary and each replica) while it
+   * runs; a limit left out is kept. Growing opens what waiting callers and the new `min` need;
+   * shrinking closes idle connections beyond the new `max` at once and checked-out ones when
+   * released (opens in flight when they arrive), never below the new `min`. `getPoolStats()` shows
+   * the new limits at once; `config` keeps the configured ones.
+   * @returns the connections closed at once and those closing on release or arrival.
+   * @throws ConnectionManagerError `E_INVALID_CONFIG` for bad limits (or a `min` that, with the
+   *   other pools', would not fit in `budget.maxConnections`); `E_POOL_CLOSED` after `close()`.
+   */
+  async resize(limits: ResizeOptions): Promise<{ closed: number; retiring: number }> {
+    this.assertOpen();
+    const current = this.main.primary.pool.options;
+    const next = resolveResize(limits, current);
+    if (this.config.budget !== undefined) {
+      const others = (this.directory?.pools() ?? []).reduce((n, pool) => n + pool.primary.pool.options.min * pool.pools.length, 0);
+      const mine = next.min * this.main.pools.length;
+      if (mine + others > this.config.budget.maxConnections) {
+        throw invalidConfig('resize.min', `the pools' min connections would add up to ${mine + others}, more than budget.maxConnections (${this.config.budget.maxConnections})`, 'Lower min, or the min of other pools.');
+      }
+    }
+    return this.main.resize(next.min, next.max);
   }
 
   /** True until `close()` is called. */

@@ -159,3 +159,25 @@ function resolvePoolHooks(value: unknown, defaults: Readonly<ResolvedPoolOptions
   pool.afterCreate = afterCreate as SessionSetupHook;
   return pool;
 }
+
+/** `manager.resize()`'s argument: the new `pool.min` and `pool.max` (a missing one is kept). */
+export interface ResizeOptions {
+  min?: number;
+  max?: number;
+}
+
+/**
+ * Checks `manager.resize(limits)` against the current limits like the `pool` options are checked
+ * at start: whole numbers, `min >= 0`, `max >= 1`, `min <= max`.
+ * @throws ConnectionManagerError `E_INVALID_CONFIG` naming `resize.min` or `resize.max`.
+ */
+export function resolveResize(limits: unknown, current: { min: number; max: number }): Required<ResizeOptions> {
+  if (!isPlainObject(limits)) throw invalidConfig('resize', `expected an object, got ${describe(limits)}`, 'Pass resize({ min?, max? }) with whole numbers.');
+  if (limits.min === undefined && limits.max === undefined) throw invalidConfig('resize', 'neither min nor max is given', 'Pass resize({ min?, max? }) with at least one of them.');
+  const next = resolveNumbers<ResizeOptions>('resize', limits, { min: POOL_RULES.min, max: POOL_RULES.max }, current);
+  if (next.min > next.max) {
+    throw invalidConfig('resize.min', `min (${next.min}) would be greater than max (${next.max})`, 'Lower min or raise max so that min <= max.');
+  }
+  return next;
+}
+

@@ -242,6 +242,21 @@ export class NamedPool implements PoolHandle {
     return renewEveryPool(this.pools, this.log);
   }
 
+  /**
+   * Sets `min` and `max` of its primary's pool and of each replica's (checked by the caller);
+   * returns the connections closed now and those closing on release or arrival, over all of them.
+   */
+  resize(min: number, max: number): { closed: number; retiring: number } {
+    this.assertOpen();
+    const total = { closed: 0, retiring: 0 };
+    for (const pool of this.pools) {
+      const { closed, retiring } = pool.resize(min, max);
+      total.closed += closed;
+      total.retiring += retiring;
+    }
+    return total;
+  }
+
   /** Closes its pools and health checks (see `ConnectionManager.close`). */
   close(): Promise<void> {
     this.closing ??= Promise.all([this.health?.stop(), ...this.pools.map((pool) => pool.close())]).then(() => undefined);

@@ -32,7 +32,7 @@ const RETURN: Disposition = Object.freeze({ kind: 'return' });
 const ROLLBACK: Disposition = Object.freeze({ kind: 'rollback' });
 
 const CLOSE_REASONS: readonly CloseReason[] = [
-  'broken', 'validation', 'retired', 'expired', 'idle', 'renewed', 'reset', 'poolClosed', 'createAbandoned', 'disposed', 'reclaimed',
+  'broken', 'validation', 'retired', 'expired', 'idle', 'renewed', 'reset', 'poolClosed', 'createAbandoned', 'disposed', 'reclaimed', 'resized',
 ];
 
 /** One frozen close decision per reason, made once. */
@@ -89,4 +89,6 @@ export const CLOSE_COUNTER: Readonly<Record<CloseReason, keyof PoolCounters | un
   disposed: 'validationFailures',
   // Closed to give its slot of the connection budget to another pool (lib/named-pools).
   reclaimed: 'reclaimed',
+  // Closed by a shrinking resize() (counted only in `destroyed`).
+  resized: undefined,
 };

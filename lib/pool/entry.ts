@@ -27,7 +27,8 @@ export type CloseReason =
   | 'poolClosed'
   | 'createAbandoned'
   | 'disposed'
-  | 'reclaimed';
+  | 'reclaimed'
+  | 'resized';
 
 const TRANSITIONS: Readonly<Record<EntryState, readonly EntryState[]>> = {
   creating: ['reserved', 'closing'],

@@ -59,10 +59,13 @@ export abstract class PoolRecords<C, E extends PoolEntry<C>> implements BudgetMe
   protected generation = 0;
   /** The connection budget shared with other pools (lib/named-pools), when configured. */
   protected readonly budget: BudgetSeam | undefined;
+  /** Opens in flight that a shrinking `resize()` closes on arrival (see upkeep.ts). */
+  protected closeOnArrival = 0;
 
   constructor(config: PoolConfig<C, E>) {
     this.name = config.name;
-    this.options = config.options;
+    // Its own copy: `resize()` changes min and max of this pool only.
+    this.options = { ...config.options };
     this.connector = config.connector;
     this.clock = config.clock;
     this.log = config.logger;
@@ -229,6 +232,11 @@ export abstract class PoolRecords<C, E extends PoolEntry<C>> implements BudgetMe
       `New connection ${entry.id} created ${onDemand ? 'on demand' : 'to keep the minimum'} (total: ${this.registry.openCount}/${this.options.max})`,
       { pool: this.name, ...countsMeta(this.gauges()) },
     );
+    if (this.closeOnArrival > 0) {
+      this.closeOnArrival--;
+      entry.retire = true;
+      entry.retireReason = 'resized';
+    }
     this.place('opened', entry, false);
     this.pump();
     this.openWaiters.settle(this.registry.openCount);
@@ -238,6 +246,8 @@ export abstract class PoolRecords<C, E extends PoolEntry<C>> implements BudgetMe
     this.registry.move(entry, 'closing');
     this.registry.move(entry, 'closed');
     this.budget?.give(this, false);
+    // A failed open is one fewer for a shrinking resize() to close on arrival.
+    if (this.closeOnArrival > this.registry.pendingCount) this.closeOnArrival = this.registry.pendingCount;
     if (this.state !== 'open') {
       this.checkClosed();
       return;

@@ -88,7 +88,8 @@ export interface TagSource {
 
 /**
  * A snapshot of a pool. At every observable moment `total === idle + inUse`,
- * `total + pending <= max` and `connections.length === total`.
+ * `total + pending <= max` (after a shrinking `resize()`: once the connections it retired are back)
+ * and `connections.length === total`.
  */
 export interface PoolStats {
   min: number;

@@ -160,4 +160,49 @@ export abstract class PoolUpkeep<C, E extends PoolEntry<C>> extends PoolRecords<
     void this.destroy(entry, 'reclaimed');
     return true;
   }
+
+  // ── resize ──────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Changes `min` and `max` at run time (`manager.resize`; the caller checked `min <= max`).
+   * Growing: the pump opens what the waiters and the new `min` need. Shrinking: idle connections
+   * beyond the new `max` close now, longest idle first; then checked-out ones are retired (closed on
+   * release, oldest first), then opens in flight are closed on arrival, until no more than `max` will
+   * be left. Never below the new `min` (which is at most `max`). O(n) over the open records.
+   * @returns the connections closed now and those that close on release or arrival.
+   */
+  resize(min: number, max: number): { closed: number; retiring: number } {
+    const o = this.options;
+    o.min = min;
+    o.max = max;
+    if (o.minIdle > max) o.minIdle = max;
+    const entries = this.registry.openEntries();
+    // Connections that close anyway (retired for another reason, or planned by an earlier resize).
+    const leaving = entries.filter((e) => e.state !== 'idle' && e.retire).length + this.closeOnArrival;
+    let excess = this.registry.openCount + this.registry.pendingCount - leaving - max;
+    let closed = 0;
+    let retiring = 0;
+    const idle = entries.filter((e) => e.state === 'idle').sort((a, b) => a.lastUsedMono - b.lastUsedMono);
+    for (const entry of idle) {
+      if (excess <= 0) break;
+      void this.destroy(entry, 'resized');
+      closed++;
+      excess--;
+    }
+    for (const entry of entries) {
+      if (excess <= 0) break;
+      if ((entry.state !== 'inUse' && entry.state !== 'reserved') || entry.retire) continue;
+      this.markRetired(entry, 'resized');
+      retiring++;
+      excess--;
+    }
+    if (excess > 0) {
+      const arriving = Math.min(excess, this.registry.pendingCount);
+      this.closeOnArrival += arriving;
+      retiring += arriving;
+    }
+    this.log.info(`Pool resized to min ${min}, max ${max}: ${closed} idle connection(s) closed now, ${retiring} to close on release or arrival`, { pool: this.name });
+    this.pump();
+    return { closed, retiring };
+  }
 }
