@@ -28,6 +28,8 @@ import { checkTags, runWithTags } from './admission/tags';
 import { ConnectionBudget } from './named-pools/budget';
 import { PoolDirectory } from './named-pools/directory';
 import { namedPoolStats } from './named-pools/stats';
+import { startFleet } from './fleet/start';
+import type { FleetListener } from './fleet/listener';
 
 export type { AdminEndpoint } from './manager/admin-endpoint';
 export type { GetConnectionOptions, ManagerDependencies } from './manager/types';
@@ -61,6 +63,8 @@ export class ConnectionManager {
   private closing: Promise<void> | undefined;
   /** The admin endpoint (when `admin` is configured). */
   private readonly adminEndpoint: AdminEndpointHandle | undefined;
+  /** The fleet listener (when `fleet` is configured). */
+  private readonly fleet: FleetListener | undefined;
 
   /** Use `getConnectionInstance()`; direct construction bypasses the process-wide singleton. */
   constructor(config: ResolvedConfig, dependencies: ManagerDependencies = {}) {
@@ -78,6 +82,7 @@ export class ConnectionManager {
       const observed = [this.main, ...(this.directory?.pools() ?? [])].flatMap((pool) => pool.observed);
       this.adminEndpoint = new AdminEndpointHandle(this, config.admin, observed, this.log);
     }
+    this.fleet = startFleet(config, this, this.clock, this.log);
     const replicas = this.main.router.replicas;
     const others = Object.keys(config.pools);
     this.log.info(
@@ -212,6 +217,7 @@ export class ConnectionManager {
   getPoolStats(): ManagerPoolStats {
     const stats = this.main.getPoolStats();
     if (this.directory !== undefined) namedPoolStats(stats, this.main, this.directory, this.budget);
+    if (this.fleet !== undefined) stats.fleet = this.fleet.stats();
     return stats;
   }
 
@@ -321,7 +327,7 @@ export class ConnectionManager {
    * when released (or by force after `pool.closeTimeoutMs`). Resolves when no server session is left.
    */
   close(): Promise<void> {
-    this.closing ??= Promise.all([this.adminEndpoint?.close(), this.main.close(), this.directory?.close()]).then(() => undefined);
+    this.closing ??= Promise.all([this.fleet?.close(), this.adminEndpoint?.close(), this.main.close(), this.directory?.close()]).then(() => undefined);
     return this.closing;
   }
 

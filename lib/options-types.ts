@@ -213,6 +213,8 @@ export interface ConnectionManagerConfig {
   poolIdleTimeoutMs?: number;
   /** One limit on the connections of every pool of the manager together; none when left out. */
   budget?: BudgetOptions;
+  /** Fleet-wide triggers: a LISTEN session steered by `kcm fleet` (docs/fleet.md); off when left out. */
+  fleet?: FleetOptions;
   /**
    * Per-connection cache of prepared statements (docs/options.md, "Statement cache"); `false` turns
    * it off. Default `{ size: 100 }`, or off with `pgbouncer: 'transaction'`.
@@ -248,6 +250,21 @@ export interface BudgetOptions {
   /** Connections of every pool together (open, being opened or being closed); at least the sum of every static pool's `min`. */
   maxConnections: number;
 }
+
+/** `fleet`: one LISTEN session per manager, steered by `kcm fleet` for every instance of `service`. */
+export interface FleetOptions {
+  /** The service's name, shared by all of its instances: 1-24 letters, digits, `_`, `-` or `.`. */
+  service: string;
+  /** The PostgreSQL channel to LISTEN on; default `kcm_fleet`. */
+  channel?: string;
+  /** The shared secret that signs commands and replies: 16-1024 printable characters. */
+  token: string;
+  /** Where the listening session connects, when not through `connection` (PgBouncer in transaction mode cannot LISTEN). */
+  directConnection?: StaticConnection | ConnectionProvider;
+}
+
+/** `fleet` after validation. */
+export type ResolvedFleetOptions = Required<Omit<FleetOptions, 'directConnection'>> & Pick<FleetOptions, 'directConnection'>;
 
 /** A named pool after validation: the sections every pool has, defaults filled in. */
 export interface ResolvedNamedPool {
@@ -286,6 +303,8 @@ export interface ResolvedConfig {
   poolIdleTimeoutMs: number;
   /** Undefined when there is no budget. */
   budget?: Required<BudgetOptions>;
+  /** Undefined when the fleet listener is off. */
+  fleet?: ResolvedFleetOptions;
   /** `false` when turned off. */
   statementCache: ResolvedStatementCacheOptions | false;
   /** Undefined for a direct connection. */

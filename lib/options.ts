@@ -23,6 +23,8 @@ import { checkNumber, describe, isPlainObject, rejectUnknownKeys, type NumberRul
 import { DEFAULT_RETRY_OPTIONS } from './options-defaults';
 import { resolveCircuitBreaker } from './resilience/options';
 import { checkMinimumsFit, resolveNamedPools } from './named-pools/options';
+import { resolveFleet } from './fleet/options';
+
 import { resolvePgBouncer, resolveStatementCache } from './statement-cache/options';
 
 export { configFromEnvironment, ENVIRONMENT_VARIABLES } from './options-env';
@@ -31,6 +33,7 @@ export { DEFAULT_POOL_OPTIONS, DEFAULT_RETRY_OPTIONS, DEFAULT_ROUTING_OPTIONS } 
 export type {
   AdminOptions,
   BudgetOptions,
+  FleetOptions,
   NamedPoolConfig,
   ResolvedNamedPool,
   PoolFactory,
@@ -59,7 +62,7 @@ export type {
 
 const TOP_LEVEL_KEYS = [
   'connection', 'pool', 'retry', 'logger', 'knex', 'replicas', 'routing', 'admin', 'admission', 'circuitBreaker',
-  'pools', 'poolFactory', 'maxPools', 'poolIdleTimeoutMs', 'budget', 'statementCache', 'pgbouncer',
+  'pools', 'poolFactory', 'maxPools', 'poolIdleTimeoutMs', 'budget', 'statementCache', 'pgbouncer', 'fleet',
 ] as const;
 const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'];
 
@@ -116,10 +119,16 @@ export function resolveOptions(config: unknown): ResolvedConfig {
   const statementCache = resolveStatementCache(config.statementCache, pgbouncer);
   const resolved: ResolvedConfig = {
     connection, pool, retry, logger, knex: knexOptions, replicas, routing, admin, admission, circuitBreaker, statementCache,
-    ...(pgbouncer === undefined ? {} : { pgbouncer }), ...resolveNamedPools(config, pool),
+    ...(pgbouncer === undefined ? {} : { pgbouncer }), ...resolveNamedPools(config, pool), ...fleetOf(config.fleet),
   };
   checkMinimumsFit(resolved);
   return resolved;
+}
+
+/** `{ fleet }` when configured, else nothing (so configurations without it compare equal). */
+function fleetOf(value: unknown): { fleet?: ResolvedConfig['fleet'] } {
+  const fleet = resolveFleet(value);
+  return fleet === undefined ? {} : { fleet };
 }
 
 function resolveAdmin(value: unknown): ResolvedAdminOptions | undefined {

@@ -234,7 +234,28 @@ export interface ManagerPoolStats extends PoolStats {
   budget?: BudgetStats;
   /** With `pools`, `poolFactory` or `budget` configured: counts over every pool the manager has had. */
   totals?: PoolTotals;
+  /** With `fleet` configured: the fleet listener (lib/fleet). */
+  fleet?: FleetStats;
 }
+
+/** `getPoolStats().fleet`. */
+export interface FleetStats {
+  service: string;
+  channel: string;
+  /** This instance's id: `host:pid:random`. */
+  instance: string;
+  /** True while the listening session is connected and listening. */
+  listening: boolean;
+  /** Commands run. */
+  commands: number;
+  /** Commands refused: bad signature, stale, replayed, malformed (commands for other services are not counted). */
+  refused: number;
+  /** Times the listening session was opened again after it was lost. */
+  reconnects: number;
+  /** The last command run, and how it ended. */
+  last?: { command: string; at: Date; ok: boolean; error?: string };
+}
+
 
 /** `stats.budget`: one limit on the connections of every pool of a manager. */
 export interface BudgetStats {
