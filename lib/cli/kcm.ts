@@ -17,6 +17,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import type { ManagerPoolStats } from '../pool/stats';
 import { formatDuration, formatStats, printable, table } from './format';
 import { CliError, endpoint, EXIT_CODES, parseJson, request, type GlobalOptions } from './http';
+import { addFleetCommands } from './fleet';
 
 export { EXIT_CODES } from './http';
 export { formatDuration, formatStats } from './format';
@@ -149,7 +150,8 @@ function program(io: Output, run: (work: () => Promise<void>) => void): Command 
     .exitOverride();
   cli.addHelpText(
     'after',
-    '\nWith named pools: kcm stats --pool NAME shows one pool; kcm reset|expire|renew --pool NAME runs on one pool,\n--all-pools on every open pool (not both).\n' +
+    '\nkcm fleet reset|expire|renew|resize --service NAME steers every instance of a service through the database\n(KCM_FLEET_DATABASE_URL, KCM_FLEET_TOKEN; no admin endpoint needed).\n' +
+      '\nWith named pools: kcm stats --pool NAME shows one pool; kcm reset|expire|renew --pool NAME runs on one pool,\n--all-pools on every open pool (not both).\n' +
       '\nExit codes: 0 done, 1 the endpoint answered an error (such as an unknown pool), 2 bad usage, 3 authentication refused (401/403),\n4 endpoint unreachable, 5 no answer within --timeout.',
   );
 
@@ -177,6 +179,8 @@ function program(io: Output, run: (work: () => Promise<void>) => void): Command 
       .addOption(new Option('--all-pools', 'run it on every open pool, one after another').conflicts('pool'))
       .action((options: TriggerOptions, command: Command) => run(() => trigger(command.optsWithGlobals<GlobalOptions>(), name, options, io)));
   }
+
+  addFleetCommands(cli, io, run);
 
   cli
     .command('metrics')
@@ -208,7 +212,8 @@ export async function main(argv: readonly string[], io: Output = processOutput):
       return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? EXIT_CODES.ok : EXIT_CODES.usage;
     }
     if (error instanceof CliError) {
-      io.err(`kcm: ${error.message}\n`);
+      // An empty message: the command already said what went wrong (kcm fleet's table).
+      if (error.message !== '') io.err(`kcm: ${error.message}\n`);
       return error.exitCode;
     }
     io.err(`kcm: ${error instanceof Error ? error.message : String(error)}\n`);

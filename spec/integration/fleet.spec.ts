@@ -10,6 +10,7 @@ import { sendFleetCommand } from '../../lib/fleet/send';
 import { signCommand } from '../../lib/fleet/protocol';
 import { silentLogger, testDatabaseUrl, withAdminClient } from '../helpers/database';
 import { until } from '../helpers/poll';
+import { kcm } from '../helpers/kcm';
 
 const TOKEN = 'fleet-secret-0123456789abcdef';
 const CHANNEL = 'kcm_fleet_test';
@@ -95,3 +96,27 @@ test('a listening session killed on the server comes back; a closed manager leav
   await a.close();
   expect(await sessions()).toBe(0);
 });
+
+test('kcm fleet renew and resize: a line per instance, exit 0; a wrong token: no answer, exit 1; usage errors exit 2', async () => {
+  const a = instance('orders', 'kcm-fleet-f');
+  const b = instance('orders', 'kcm-fleet-g');
+  await Promise.all([a, b].map((m) => m.ready()));
+  await until(() => [a, b].every(listening), { timeoutMs: 10_000, description: 'listeners up' });
+  const env = { KCM_FLEET_TOKEN: TOKEN, KCM_FLEET_DATABASE_URL: testDatabaseUrl() };
+  const renew = await kcm(['fleet', 'renew', '--service', 'orders', '--channel', CHANNEL], env);
+  expect(renew).toMatchObject({ code: 0, stderr: '' });
+  for (const m of [a, b]) expect(renew.stdout).toContain(m.getPoolStats().fleet?.instance as string);
+  expect(renew.stdout).toMatch(/renew: 2 of 2 instance\(s\) done in/);
+  const resize = await kcm(['fleet', 'resize', '--service', 'orders', '--channel', CHANNEL, '--max', '7', '--json'], env);
+  expect(resize.code).toBe(0);
+  expect(JSON.parse(resize.stdout)).toMatchObject({ command: 'resize', missing: [] });
+  for (const m of [a, b]) expect(m.getPoolStats().max).toBe(7);
+  const forged = await kcm(['fleet', 'reset', '--service', 'orders', '--channel', CHANNEL, '--timeout', '300'], { ...env, KCM_FLEET_TOKEN: 'not-the-secret-0123456789' });
+  expect(forged.code).toBe(1);
+  expect(forged.stdout).toMatch(/no answer/);
+  expect((await kcm(['fleet', 'resize', '--service', 'orders'], env)).code).toBe(2);
+  expect((await kcm(['fleet', 'renew'], env)).code).toBe(2);
+  const nobody = await kcm(['fleet', 'renew', '--service', 'nobody', '--channel', CHANNEL], env);
+  expect(nobody).toMatchObject({ code: 1, stdout: expect.stringContaining('No instance of service nobody') });
+}, 60_000);
+

@@ -1,0 +1,94 @@
+/**
+ * `kcm fleet reset|expire|renew|resize`: one command for every instance of a service, through the
+ * database they share (lib/fleet): no admin endpoint, no port-forward. The command is signed with the
+ * fleet token (`--fleet-token` or KCM_FLEET_TOKEN); each instance replies, and the answer lists every
+ * instance with its result and those that did not answer within `--timeout`.
+ *
+ * Exit codes: 0 every listening instance answered ok; 1 one failed or did not answer, or none listens;
+ * 2 bad usage; 4 the database is unreachable.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { FLEET_COMMANDS, type FleetCommandName } from '../fleet/protocol';
+import { sendFleetCommand, type FleetSendResult } from '../fleet/send';
+import { DEFAULT_FLEET_CHANNEL } from '../fleet/options';
+import { formatDuration, printable, table } from './format';
+import { CliError, EXIT_CODES, type GlobalOptions } from './http';
+
+/** Where the CLI writes (kcm.ts's `Output`, which this file cannot import without a cycle). */
+interface Output {
+  out(text: string): void;
+}
+
+interface FleetOptions {
+  databaseUrl?: string;
+  service?: string;
+  channel: string;
+  fleetToken?: string;
+  min?: number;
+  max?: number;
+  json?: boolean;
+}
+
+const DESCRIPTIONS: Record<FleetCommandName, string> = {
+  reset: 'reset the default pool of every instance of the service',
+  expire: 'run the expiry sweep on every instance of the service',
+  renew: 'replace every connection of every instance of the service',
+  resize: 'change pool.min/pool.max of every instance of the service (--min, --max)',
+};
+
+function wholeNumber(name: string, min: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be a whole number >= ${min}.`);
+    return n;
+  };
+}
+
+/** Adds `kcm fleet <command>` to `cli`; `run` receives each command's work. */
+export function addFleetCommands(cli: Command, io: Output, run: (work: () => Promise<void>) => void): void {
+  const fleet = cli.command('fleet').description('steer every instance of a service at once, through the database they share (docs/fleet.md)');
+  for (const name of FLEET_COMMANDS) {
+    const command = fleet
+      .command(name)
+      .description(DESCRIPTIONS[name])
+      .addOption(new Option('--database-url <url>', 'the database the instances use (directly, not through PgBouncer in transaction mode)').env('KCM_FLEET_DATABASE_URL'))
+      .addOption(new Option('--service <name>', "the instances' fleet.service"))
+      .addOption(new Option('--channel <name>', "the instances' fleet.channel").default(DEFAULT_FLEET_CHANNEL))
+      .addOption(new Option('--fleet-token <token>', 'the fleet token (prefer the environment variable)').env('KCM_FLEET_TOKEN'))
+      .option('--json', 'print the result as JSON');
+    if (name === 'resize') {
+      command.addOption(new Option('--min <n>', 'new pool.min').argParser(wholeNumber('--min', 0)));
+      command.addOption(new Option('--max <n>', 'new pool.max').argParser(wholeNumber('--max', 1)));
+    }
+    command.action((options: FleetOptions, cmd: Command) => run(() => send(cmd.optsWithGlobals<GlobalOptions>(), name, options, io)));
+  }
+}
+
+async function send(globals: GlobalOptions, name: FleetCommandName, o: FleetOptions, io: Output): Promise<void> {
+  if (!o.databaseUrl) throw new CliError('No database given: pass --database-url postgres://… or set KCM_FLEET_DATABASE_URL.', EXIT_CODES.usage);
+  if (!o.service) throw new CliError("No service given: pass --service NAME (the instances' fleet.service).", EXIT_CODES.usage);
+  if (!o.fleetToken) throw new CliError('No fleet token given: set KCM_FLEET_TOKEN (or pass --fleet-token).', EXIT_CODES.usage);
+  if (name === 'resize' && o.min === undefined && o.max === undefined) throw new CliError('kcm fleet resize needs --min, --max or both.', EXIT_CODES.usage);
+  const args = name === 'resize' ? { ...(o.min === undefined ? {} : { min: o.min }), ...(o.max === undefined ? {} : { max: o.max }) } : undefined;
+  let result: FleetSendResult;
+  try {
+    result = await sendFleetCommand({ connection: o.databaseUrl, service: o.service, channel: o.channel, token: o.fleetToken, command: name, args, timeoutMs: globals.timeout });
+  } catch (error) {
+    throw new CliError(`Cannot reach the database: ${error instanceof Error ? error.message : String(error)}`, EXIT_CODES.unreachable);
+  }
+  const failed = result.replies.filter((r) => !r.ok);
+  if (o.json) {
+    io.out(JSON.stringify({ command: name, service: o.service, expected: result.expected, replies: result.replies, missing: result.missing, durationMs: result.durationMs }) + '\n');
+  } else if (result.expected.length === 0) {
+    io.out(`No instance of service ${printable(o.service)} listens on channel ${printable(o.channel)} of this database.\n`);
+  } else {
+    const rows = [
+      ...result.replies.map((r) => [printable(r.instance), r.ok ? 'ok' : 'failed', r.ok ? String(r.count ?? 0) : printable(r.error ?? '')]),
+      ...result.missing.map((i) => [printable(i), 'no answer', '']),
+    ];
+    io.out(`${table(['INSTANCE', 'RESULT', 'COUNT / ERROR'], rows, new Set()).join('\n')}\n`);
+    io.out(`${name}: ${result.replies.length - failed.length} of ${result.expected.length} instance(s) done in ${formatDuration(result.durationMs)}` +
+      `${failed.length ? `, ${failed.length} failed` : ''}${result.missing.length ? `, ${result.missing.length} did not answer within ${globals.timeout} ms` : ''}.\n`);
+  }
+  if (result.expected.length === 0 || failed.length > 0 || result.missing.length > 0) throw new CliError('', EXIT_CODES.error);
+}
