@@ -13,7 +13,7 @@ import { until } from '../helpers/poll';
 
 const TOKEN = 'fleet-secret-processes-0123456789';
 const CHANNEL = 'kcm_fleet_processes';
-const FIXTURE = path.resolve(__dirname, '..', 'fixtures', 'fleet-instance.ts');
+const FIXTURE = path.resolve(__dirname, '..', '..', 'scripts', 'fleet-instance.ts');
 
 interface Instance {
   child: ChildProcess;
