@@ -8,6 +8,7 @@
  *   POST /reset    resetPool()                  → { ok: true, action: 'reset', evicted }
  *   POST /expire   triggerExpireConnections()   → { ok: true, action: 'expire', retired }
  *   POST /renew    triggerRenewConnections()    → { ok: true, action: 'renew', renewed }
+ *   POST /resize   resize({ min, max })         → { ok: true, action: 'resize', closed, retiring, min, max }
  *
  * The triggers run on the default pool, on the open pool named by `?pool=NAME` or the JSON body
  * `{ "pool": "NAME" }`, or on every open pool with `allPools` (see pools.ts).
@@ -27,6 +28,7 @@ import type { ManagerPoolStats } from '../pool/stats';
 import { dashboardPage } from './dashboard/page';
 import { exposureError } from '../net';
 import { crossSiteReason, TokenChecker } from './auth';
+import { resizeLimits } from './resize';
 import { drain, errorBody, readBody, routePath, sendJson, tooLarge } from './http';
 import { PoolMetrics } from './metrics';
 import { errorMessage } from '../pool/messages';
@@ -38,6 +40,8 @@ export type { AdminPool } from './pools';
 export interface AdminTarget extends AdminPool {
   /** The pool named `name` (`ConnectionManager.pool`); the endpoint asks only for pools open now. */
   pool(name: string): AdminPool;
+  /** `ConnectionManager.resize`: the default pool's min and max. */
+  resize(limits: { min?: number; max?: number }): Promise<{ closed: number; retiring: number }>;
 }
 
 /** Settings of the admin endpoint (the `admin` option, with defaults filled in). */
@@ -208,6 +212,18 @@ export async function startAdminServer(target: AdminTarget, options: AdminServer
     '/reset': trigger('reset', 'evicted', 'resetPool'),
     '/expire': trigger('expire', 'retired', 'triggerExpireConnections'),
     '/renew': trigger('renew', 'renewed', 'triggerRenewConnections'),
+    '/resize': {
+      methods: ['POST'],
+      auth: true,
+      async handle({ req, res, body }) {
+        const limits = resizeLimits(req.url, body);
+        const started = Date.now();
+        log?.info(`Admin endpoint: resize to ${JSON.stringify(limits)} requested`, { remote: req.socket.remoteAddress });
+        const result = await target.resize(limits);
+        const stats = target.getPoolStats();
+        sendJson(res, 200, { ok: true, action: 'resize', ...result, min: stats.min, max: stats.max, durationMs: Date.now() - started, pool: gauges(stats) });
+      },
+    },
   };
 
   const server = http.createServer({
@@ -293,6 +309,8 @@ export async function startAdminServer(target: AdminTarget, options: AdminServer
     } catch (error) {
       // A bad pool selection (400) or a pool that is not open (404): refused before any pool ran.
       if (error instanceof SelectionError) return sendJson(res, error.status, errorBody(error.code, error.message));
+      // resize() refused the limits: the caller's mistake, not the server's.
+      if (isConnectionManagerError(error, 'E_INVALID_CONFIG')) return sendJson(res, 400, errorBody('E_INVALID_CONFIG', error.message));
       if (isConnectionManagerError(error, 'E_POOL_CLOSED')) {
         return sendJson(res, 503, errorBody('E_POOL_CLOSED', error.message));
       }

@@ -18,6 +18,7 @@ import type { ManagerPoolStats } from '../pool/stats';
 import { formatDuration, formatStats, printable, table } from './format';
 import { CliError, endpoint, EXIT_CODES, parseJson, request, type GlobalOptions } from './http';
 import { addFleetCommands } from './fleet';
+import { addResizeCommand } from './resize';
 
 export { EXIT_CODES } from './http';
 export { formatDuration, formatStats } from './format';
@@ -180,6 +181,7 @@ function program(io: Output, run: (work: () => Promise<void>) => void): Command 
       .action((options: TriggerOptions, command: Command) => run(() => trigger(command.optsWithGlobals<GlobalOptions>(), name, options, io)));
   }
 
+  addResizeCommand(cli, io, run);
   addFleetCommands(cli, io, run);
 
   cli

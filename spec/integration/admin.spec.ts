@@ -310,7 +310,7 @@ describe('admin endpoint configuration', () => {
       );
       // The server itself refuses too, before it binds anything.
       const pool = { getPoolStats: () => { throw new Error('unused'); }, resetPool: async () => 0, triggerExpireConnections: async () => 0, triggerRenewConnections: async () => 0 };
-      const target = { ...pool, pool: () => pool };
+      const target = { ...pool, pool: () => pool, resize: async () => ({ closed: 0, retiring: 0 }) };
       await expect(startAdminServer(target, { port: 0, host })).rejects.toMatchObject({ code: 'E_INVALID_CONFIG', message: expect.stringContaining('admin.token') });
     }
   });

@@ -251,6 +251,7 @@ describe('allPools when a pool fails', () => {
       ...primary,
       getPoolStats: (): ManagerPoolStats => ({ ...primary.getPoolStats(), pools: Object.fromEntries(Object.entries(pools).map(([n, p]) => [n, p.getPoolStats()])) }),
       pool: (name: string) => pools[name],
+      resize: async () => ({ closed: 0, retiring: 0 }),
     };
     const server = await startAdminServer(target, { port: 0, token: TOKEN });
     try {

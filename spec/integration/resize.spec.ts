@@ -6,6 +6,7 @@
 import { closeConnectionInstance, getConnectionInstance } from '../../lib';
 import { countBackends, testConfig } from '../helpers/database';
 import { until } from '../helpers/poll';
+import { kcm } from '../helpers/kcm';
 
 afterEach(async () => {
   await closeConnectionInstance();
@@ -38,3 +39,33 @@ test('resize under load: shrink to 3 never shows more than 3 sessions once the r
   expect(failures).toBe(0);
   expect(await countBackends(process.env.TEST_DATABASE_URL as string, appName)).toBeLessThanOrEqual(8);
 }, 60_000);
+
+test('POST /resize and kcm resize: limits in the query or the body, bad ones refused with 400 and exit 1, usage errors exit 2', async () => {
+  const token = 'resize-admin-token-0123456789';
+  const manager = getConnectionInstance(testConfig('kcm-resize-admin', { min: 1, max: 4 }, { admin: { port: 0, token } }));
+  const { url } = await manager.adminReady();
+  const post = async (path: string, body?: string, auth = true): Promise<{ status: number; json: Record<string, unknown> }> => {
+    const response = await fetch(`${url}${path}`, { method: 'POST', body, headers: auth ? { Authorization: `Bearer ${token}` } : {} });
+    return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+  };
+  expect(await post('/resize?max=6')).toMatchObject({ status: 200, json: { ok: true, action: 'resize', min: 1, max: 6, closed: 0, retiring: 0 } });
+  expect(await post('/resize', JSON.stringify({ min: 2, max: 5 }))).toMatchObject({ status: 200, json: { min: 2, max: 5 } });
+  expect(manager.getPoolStats()).toMatchObject({ min: 2, max: 5 });
+  expect(await post('/resize?max=6', undefined, false)).toMatchObject({ status: 401 });
+  expect(await post('/resize?min=9&max=2')).toMatchObject({ status: 400, json: { ok: false, error: { code: 'E_INVALID_CONFIG' } } });
+  expect(await post('/resize?max=abc')).toMatchObject({ status: 400, json: { ok: false, error: { code: 'E_INVALID_CONFIG' } } });
+  expect(await post('/resize?size=3')).toMatchObject({ status: 400, json: { ok: false, error: { code: 'bad_request' } } });
+  expect(await post('/resize', '{"max": 3, "drop": true}')).toMatchObject({ status: 400, json: { ok: false, error: { code: 'bad_request' } } });
+  expect(await post('/resize?max=3', '{"max": 3}')).toMatchObject({ status: 400, json: { ok: false, error: { code: 'bad_request' } } });
+  expect(await post('/resize')).toMatchObject({ status: 400, json: { ok: false, error: { code: 'bad_request' } } });
+  expect(manager.getPoolStats()).toMatchObject({ min: 2, max: 5 });
+
+  const env = { KCM_ADMIN_URL: url, KCM_ADMIN_TOKEN: token };
+  const ok = await kcm(['resize', '--max', '8'], env);
+  expect(ok).toMatchObject({ code: 0, stdout: expect.stringMatching(/^Resized to min 2, max 8 in/) });
+  expect(manager.getPoolStats().max).toBe(8);
+  expect((await kcm(['resize', '--min', '9', '--max', '3'], env)).code).toBe(1);
+  expect((await kcm(['resize'], env)).code).toBe(2);
+  expect((await kcm(['resize', '--max', '0'], env)).code).toBe(2);
+}, 60_000);
+
