@@ -10,6 +10,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { FLEET_COMMANDS, type FleetCommandName } from '../fleet/protocol';
 import { sendFleetCommand, type FleetSendResult } from '../fleet/send';
+import { readFleet, type FleetView } from '../fleet/view';
 import { DEFAULT_FLEET_CHANNEL } from '../fleet/options';
 import { formatDuration, printable, table } from './format';
 import { CliError, EXIT_CODES, type GlobalOptions } from './http';
@@ -44,9 +45,14 @@ function wholeNumber(name: string, min: number) {
   };
 }
 
-/** Adds `kcm fleet <command>` to `cli`; `run` receives each command's work. */
+/** Adds `kcm fleet` and `kcm fleet <command>` to `cli`; `run` receives each command's work. */
 export function addFleetCommands(cli: Command, io: Output, run: (work: () => Promise<void>) => void): void {
-  const fleet = cli.command('fleet').description('steer every instance of a service at once, through the database they share (docs/fleet.md)');
+  const fleet = cli.command('fleet')
+    .description('every manager instance connected to a database (from pg_stat_activity); with a command, steer every instance of a service at once (docs/fleet.md)')
+    .addOption(new Option('--database-url <url>', 'the database the instances use').env('KCM_FLEET_DATABASE_URL'))
+    .addOption(new Option('--service <name>', 'only the instances of this service'))
+    .option('--json', 'print the view as JSON')
+    .action((options: FleetOptions) => run(() => list(options, io)));
   for (const name of FLEET_COMMANDS) {
     const command = fleet
       .command(name)
@@ -92,3 +98,32 @@ async function send(globals: GlobalOptions, name: FleetCommandName, o: FleetOpti
   }
   if (result.expected.length === 0 || failed.length > 0 || result.missing.length > 0) throw new CliError('', EXIT_CODES.error);
 }
+
+async function list(o: FleetOptions, io: Output): Promise<void> {
+  if (!o.databaseUrl) throw new CliError('No database given: pass --database-url postgres://… or set KCM_FLEET_DATABASE_URL.', EXIT_CODES.usage);
+  let view: FleetView;
+  try {
+    view = await readFleet(o.databaseUrl, o.service);
+  } catch (error) {
+    throw new CliError(`Cannot reach the database: ${error instanceof Error ? error.message : String(error)}`, EXIT_CODES.unreachable);
+  }
+  if (o.json) {
+    io.out(JSON.stringify(view) + '\n');
+    return;
+  }
+  if (view.instances.length === 0) {
+    io.out(`No manager instance${o.service ? ` of service ${printable(o.service)}` : ''} is connected (${view.totalSessions} session(s) of ${view.maxConnections} max_connections).\n`);
+    return;
+  }
+  const now = Date.now();
+  const rows = view.instances.map((v) => [
+    printable(v.service), printable(v.instance), printable(v.host), String(v.pid), v.listening ? 'yes' : 'no',
+    String(v.sessions), String(v.active), String(v.idle), String(v.idleInTransaction), v.oldestTransaction ? formatDuration(now - v.oldestTransaction.getTime()) : '-',
+  ]);
+  io.out(`${table(['SERVICE', 'INSTANCE', 'HOST', 'PID', 'LISTENING', 'SESSIONS', 'ACTIVE', 'IDLE', 'IDLE IN TX', 'OLDEST TX'], rows, new Set([3, 5, 6, 7, 8])).join('\n')}\n`);
+  for (const s of view.services) {
+    io.out(`${printable(s.service)}: ${s.instances} instance(s), ${s.sessions} session(s) (${Math.round((100 * s.sessions) / view.maxConnections)}% of max_connections ${view.maxConnections}).\n`);
+  }
+  io.out(`The server: ${view.totalSessions} client session(s) of ${view.maxConnections}.\n`);
+}
+
