@@ -29,7 +29,7 @@ import { ConnectionBudget } from './named-pools/budget';
 import { PoolDirectory } from './named-pools/directory';
 import { namedPoolStats } from './named-pools/stats';
 import { startFleet } from './fleet/start';
-import type { FleetListener } from './fleet/listener';
+import { newInstanceId, type FleetListener } from './fleet/listener';
 
 export type { AdminEndpoint } from './manager/admin-endpoint';
 export type { GetConnectionOptions, ManagerDependencies } from './manager/types';
@@ -65,6 +65,8 @@ export class ConnectionManager {
   private readonly adminEndpoint: AdminEndpointHandle | undefined;
   /** The fleet listener (when `fleet` is configured). */
   private readonly fleet: FleetListener | undefined;
+  /** This manager's fleet instance id (`host:pid:random`), in its sessions' names with `fleet`. */
+  private readonly instance = newInstanceId();
 
   /** Use `getConnectionInstance()`; direct construction bypasses the process-wide singleton. */
   constructor(config: ResolvedConfig, dependencies: ManagerDependencies = {}) {
@@ -82,7 +84,7 @@ export class ConnectionManager {
       const observed = [this.main, ...(this.directory?.pools() ?? [])].flatMap((pool) => pool.observed);
       this.adminEndpoint = new AdminEndpointHandle(this, config.admin, observed, this.log);
     }
-    this.fleet = startFleet(config, this, this.clock, this.log);
+    this.fleet = startFleet(config, this.instance, this, this.clock, this.log);
     const replicas = this.main.router.replicas;
     const others = Object.keys(config.pools);
     this.log.info(

@@ -25,6 +25,11 @@ export interface FleetTarget {
   resize(limits: { min?: number; max?: number }): Promise<{ closed: number; retiring: number }>;
 }
 
+/** A new instance id, `host:pid:random`: short enough that session names stay within 63 bytes. */
+export function newInstanceId(): string {
+  return `${hostname().slice(0, 8)}:${process.pid}:${randomBytes(2).toString('hex')}`;
+}
+
 /** The prefix of a listening session's application_name. */
 export const LISTENER_PREFIX = 'kcm-fleet';
 
@@ -34,8 +39,7 @@ export function listenerName(service: string, instance: string): string {
 }
 
 export class FleetListener {
-  /** `host:pid:random`, short enough that the session's application_name stays within 63 bytes. */
-  readonly instance = `${hostname().slice(0, 8)}:${process.pid}:${randomBytes(2).toString('hex')}`;
+
   private client: Client | undefined;
   private closed = false;
   private failures = 0;
@@ -46,6 +50,8 @@ export class FleetListener {
   private last: FleetStats['last'];
 
   constructor(
+    /** This instance's id (`newInstanceId()`), also in its pool sessions' names. */
+    readonly instance: string,
     private readonly options: ResolvedFleetOptions,
     /** The settings to connect with (the direct connection, or the manager's), asked at each connect. */
     private readonly settings: () => Promise<ClientConfig>,

@@ -10,7 +10,7 @@ import type { Clock } from '../pool/clock';
 import { driverSettings } from '../driver/pg-pool';
 import { FleetListener, type FleetTarget } from './listener';
 
-export function startFleet(config: ResolvedConfig, target: FleetTarget, clock: Clock, log: Logger): FleetListener | undefined {
+export function startFleet(config: ResolvedConfig, instance: string, target: FleetTarget, clock: Clock, log: Logger): FleetListener | undefined {
   const fleet = config.fleet;
   if (fleet === undefined) return undefined;
   const connection = fleet.directConnection ?? config.connection;
@@ -18,5 +18,5 @@ export function startFleet(config: ResolvedConfig, target: FleetTarget, clock: C
     const given = typeof connection === 'function' ? await connection() : connection;
     return driverSettings(given, config) as ClientConfig;
   };
-  return new FleetListener(fleet, settings, target, config.retry, clock, log);
+  return new FleetListener(instance, fleet, settings, target, config.retry, clock, log);
 }
