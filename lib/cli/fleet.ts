@@ -66,7 +66,8 @@ export function addFleetCommands(cli: Command, io: Output, run: (work: () => Pro
       command.addOption(new Option('--min <n>', 'new pool.min').argParser(wholeNumber('--min', 0)));
       command.addOption(new Option('--max <n>', 'new pool.max').argParser(wholeNumber('--max', 1)));
     }
-    command.action((options: FleetOptions, cmd: Command) => run(() => send(cmd.optsWithGlobals<GlobalOptions>(), name, options, io)));
+    // The parent `kcm fleet` takes --database-url, --service and --json too: read them wherever given.
+    command.action((_options: FleetOptions, cmd: Command) => run(() => send(cmd.optsWithGlobals<GlobalOptions>(), name, cmd.optsWithGlobals<FleetOptions>(), io)));
   }
 }
 
