@@ -48,3 +48,12 @@ test('warns once per kind, and only outside a transaction (status I), never in o
   expect(lines[0].message).toMatch(/SET LOCAL/);
   expect(guard.warnings).toEqual(['set', 'listen']);
 });
+
+test.each([
+  ['SELECT * INTO TEMP t FROM users', 'temp-table'],
+  ["select set_config('app.user', $1, false), id from users", 'set'],
+  ['WITH x AS (SELECT pg_advisory_lock(1)) SELECT * FROM x', 'advisory-lock'],
+  ['/* comment */ SET search_path TO app', 'set'],
+])('a plain-looking %s is still found (%s)', (sql, kind) => {
+  expect(sessionPinnedKind(sql)).toBe(kind);
+});
