@@ -60,10 +60,13 @@ export interface TestPgBouncer {
 
 const INSTALL_HINT = 'Install it (Debian/Ubuntu: `apt-get install pgbouncer`) or put a pgbouncer binary on PATH (or set PGBOUNCER_BIN).';
 
-/** The pgbouncer binary: PGBOUNCER_BIN, else on PATH, else /usr/sbin/pgbouncer; undefined when there is none. */
+/**
+ * The pgbouncer binary: PGBOUNCER_BIN, else on PATH, else /usr/sbin/pgbouncer; undefined when there
+ * is none (also when PGBOUNCER_BIN names a file that does not exist).
+ */
 export function findPgBouncer(): string | undefined {
   const given = process.env.PGBOUNCER_BIN;
-  if (given) return given;
+  if (given) return existsSync(given) ? given : undefined;
   const dirs = [...(process.env.PATH ?? '').split(path.delimiter), '/usr/sbin', '/usr/local/sbin'];
   for (const dir of dirs) {
     if (!dir) continue;

@@ -20,7 +20,10 @@ export interface PgBouncerSetup {
 function pgBouncerPresent(): boolean {
   if (findPgBouncer() !== undefined) return true;
   if (process.env.CI === 'true') return false;
-  console.warn('pgbouncer is not installed: the PgBouncer suites are skipped (`apt-get install pgbouncer` runs them; under CI=true they fail).');
+  console.warn(
+    'pgbouncer is not installed (or PGBOUNCER_BIN names no file): the PgBouncer suites are skipped. ' +
+      '`apt-get install pgbouncer` runs them; under CI=true they fail instead.',
+  );
   return false;
 }
 
