@@ -153,6 +153,17 @@ export function pgBouncerScenarios(mode: PgBouncerPoolMode, setup: () => PgBounc
     expect((await manager.query<{ n: number }>('SELECT 1 AS n')).rows[0].n).toBe(1);
   });
 
+  test('a session timeout in the connection options is a startup parameter PgBouncer refuses: E_CONNECT naming it', async () => {
+    const manager = getConnectionInstance({
+      ...config(`kcm-pgb-${mode}-startup`, { min: 0, max: 1 }),
+      connection: { connectionString: setup().bouncer.url, statement_timeout: 1000 },
+    });
+    await expect(manager.query('SELECT 1')).rejects.toMatchObject({
+      code: 'E_CONNECT',
+      message: expect.stringContaining('unsupported startup parameter: statement_timeout') as unknown,
+    });
+  });
+
   /**
    * What the server sessions' end does to the manager's connections: in session mode PgBouncer closes
    * the client connection paired with each, and the manager drops those (counted as validation
