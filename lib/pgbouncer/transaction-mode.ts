@@ -99,24 +99,37 @@ export class TransactionModeGuard {
     this.log.warn(`PgBouncer transaction mode, session state (${kind}): ${TRANSACTION_MODE_ADVICE[kind]}`, { pgbouncer: 'transaction', sessionState: kind });
   }
 
+  /** Per driver client prototype: a child of it whose `query` checks first (see `watch`). */
+  private readonly guarded = new WeakMap<object, object>();
+
   /**
    * Makes every statement sent on `raw` (through a lease's `query()`, its `db`, or knex) pass
-   * `check` first: an own `query` over the client's, so the statement cache and any later wrapper
-   * stay in the chain.
+   * `check` first. The check sits in a prototype between `raw` and its class's (made once per
+   * class), not on `raw` itself: the statement cache's `query` stays underneath, and a wrapper a test
+   * installs on the client (`injectFaults`) and later deletes leaves the check in place.
    */
   watch(raw: PgClient): void {
-    const inner = raw.query as (...args: unknown[]) => unknown;
-    const status = raw as unknown as { getTransactionStatus?: () => string | null };
-    Object.defineProperty(raw, 'query', {
-      configurable: true,
-      writable: true,
-      value: (...args: unknown[]): unknown => {
-        if (this.warned.size < KIND_COUNT) {
-          const sql = textOf(args[0]);
-          if (sql !== undefined) this.check(sql, status.getTransactionStatus?.() ?? null);
-        }
-        return inner.apply(raw, args);
-      },
-    });
+    const proto = Object.getPrototypeOf(raw) as { query: (...args: unknown[]) => unknown };
+    let child = this.guarded.get(proto);
+    if (child === undefined) {
+      const inner = proto.query;
+      // eslint-disable-next-line @typescript-eslint/no-this-alias -- the wrapper's `this` is the client
+      const guard = this;
+      child = Object.create(proto, {
+        query: {
+          configurable: true,
+          writable: true,
+          value: function query(this: PgClient & { getTransactionStatus?: () => string | null }, ...args: unknown[]): unknown {
+            if (guard.warned.size < KIND_COUNT) {
+              const sql = textOf(args[0]);
+              if (sql !== undefined) guard.check(sql, this.getTransactionStatus?.() ?? null);
+            }
+            return inner.apply(this, args);
+          },
+        },
+      }) as object;
+      this.guarded.set(proto, child);
+    }
+    Object.setPrototypeOf(raw, child);
   }
 }

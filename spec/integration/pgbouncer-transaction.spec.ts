@@ -4,6 +4,7 @@
  * transaction, and why the statement cache stays off with a PgBouncer older than 1.21.
  */
 import { closeConnectionInstance, getConnectionInstance, type ConnectionManagerConfig } from '../../lib';
+import { injectFaults } from '../../lib/testing';
 import { startPgBouncer, versionAtLeast } from '../../scripts/pgbouncer';
 import { describeWithPgBouncer } from '../helpers/pgbouncer';
 import { capturingLogger } from '../helpers/silent-logger';
@@ -61,6 +62,17 @@ describeWithPgBouncer('behind PgBouncer in transaction mode', 'transaction', (se
       // Every kind warned about: later statements are not even looked at.
       await manager.withConnection((conn) => conn.query('SET statement_timeout = 0'));
       expect(warned()).toHaveLength(6);
+    });
+
+    test('the check sits under injectFaults query latency and survives its removal', async () => {
+      const { logger, lines } = capturingLogger('warn');
+      const manager = getConnectionInstance({ ...config(logger, 'transaction'), pool: { min: 1, max: 1 } });
+      await manager.ready();
+      const faults = injectFaults(manager, { queryLatencyMs: 1 });
+      await manager.withConnection((conn) => conn.query('SET statement_timeout = 5000'));
+      faults.clear();
+      await manager.withConnection((conn) => conn.query('LISTEN kcm_after_faults'));
+      expect(lines.map((l) => l.meta.sessionState)).toEqual(['set', 'listen']);
     });
 
     test("in session mode (and without pgbouncer) nothing is watched: no warning", async () => {
