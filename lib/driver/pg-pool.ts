@@ -11,6 +11,7 @@ import type { Clock } from '../pool/clock';
 import type { Connector } from '../pool/connector';
 import type { Pool } from '../pool/pool';
 import type { BudgetSeam } from '../pool/types';
+import { TransactionModeGuard } from '../pgbouncer/transaction-mode';
 import { newStatementCacheStats, type StatementCacheSettings } from '../statement-cache/cache';
 import { ConnectionSource } from './connection-source';
 import { bindKnex, createKnex, exposeConfig, LeasingPoolAdapter } from './knex-adapter';
@@ -82,6 +83,7 @@ export function createPgPool(
   const connector = connectorFactory?.(knex.client, logger) ?? new PgConnector(knex.client, logger, clock, setup);
   // One set of statement cache counters per pool, shared by its connections (each has its own cache).
   const cache: StatementCacheSettings | undefined = config.statementCache === false ? undefined : { size: config.statementCache.size, stats: newStatementCacheStats() };
+  const guard = config.pgbouncer === 'transaction' ? new TransactionModeGuard(logger) : undefined;
   const pool = new PgEntryPool({
     name,
     options: config.pool,
@@ -91,7 +93,7 @@ export function createPgPool(
     connector,
     clock,
     logger,
-    createEntry: (owner) => new PgPooledConnection(owner, (entry) => bindKnex(entry, knex, config.knex), cache),
+    createEntry: (owner) => new PgPooledConnection(owner, (entry) => bindKnex(entry, knex, config.knex), cache, guard),
   }, cache?.stats);
   ref.pool = pool;
   return { name, pool, knex };

@@ -7,6 +7,7 @@ import type { Client as PgClient, QueryResult } from 'pg';
 import { PoolEntry, type EntryState } from '../pool/entry';
 import type { StatementCacheSettings } from '../statement-cache/cache';
 import { attachStatementCache } from '../statement-cache/client';
+import type { TransactionModeGuard } from '../pgbouncer/transaction-mode';
 
 /** Rows as plain objects keyed by column name. */
 export type Row = Record<string, unknown>;
@@ -91,6 +92,8 @@ export class PgPooledConnection extends PoolEntry<PgClient> implements PooledCon
     private readonly bind: (entry: PgPooledConnection) => Knex,
     /** The pool's statement cache settings; undefined with the cache off. */
     private readonly statementCache?: StatementCacheSettings,
+    /** Behind PgBouncer in transaction mode only: warns about session state outside a transaction. */
+    private readonly sessionGuard?: TransactionModeGuard,
   ) {
     super(owner);
   }
@@ -105,6 +108,7 @@ export class PgPooledConnection extends PoolEntry<PgClient> implements PooledCon
     this.socket = socketOf(raw);
     // Attached after the session set-up (pool.afterCreate ran unnamed): the cache is the record's from here on.
     if (this.statementCache !== undefined) attachStatementCache(raw, this.statementCache);
+    if (this.sessionGuard !== undefined) this.sessionGuard.watch(raw);
   }
 
   /**
