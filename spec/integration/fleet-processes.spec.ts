@@ -5,67 +5,26 @@
  * new max in pg_stat_activity terms; a frozen process shows up as not answering, and once it dies its
  * sessions disappear and the next command expects only the living. Every process is bounded in time.
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import * as path from 'node:path';
 import { sendFleetCommand } from '../../lib/fleet/send';
 import { testDatabaseUrl, withAdminClient } from '../helpers/database';
 import { until } from '../helpers/poll';
+import { instanceStats as stats, killInstances, startInstance, stopInstance, type Instance } from '../helpers/fleet-processes';
 
 const TOKEN = 'fleet-secret-processes-0123456789';
 const CHANNEL = 'kcm_fleet_processes';
-const FIXTURE = path.resolve(__dirname, '..', '..', 'scripts', 'fleet-instance.ts');
-
-interface Instance {
-  child: ChildProcess;
-  app: string;
-  instance: string;
-  next<T>(kind: string): Promise<T>;
-}
-
-const children: ChildProcess[] = [];
-
-afterAll(() => {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
-});
-
-function start(i: number): Promise<Instance> {
-  const app = `kcm-fleet-proc-${i}`;
-  const child = fork(FIXTURE, [testDatabaseUrl(), 'orders', CHANNEL, TOKEN, app], { execArgv: ['-r', 'ts-node/register/transpile-only'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  children.push(child);
-  const next = <T>(kind: string): Promise<T> => new Promise((resolve) => {
-    const on = (message: { kind: string }): void => {
-      if (message.kind !== kind) return;
-      child.off('message', on);
-      resolve(message as T);
-    };
-    child.on('message', on);
-  });
-  return next<{ instance: string }>('ready').then(({ instance }) => ({ child, app, instance, next }));
-}
-
-interface Stats {
-  ids: string[];
-  queries: number;
-  failures: number;
-  max: number;
-}
-
-function stats(p: Instance): Promise<Stats> {
-  const reply = p.next<Stats>('stats');
-  p.child.send({ kind: 'stats' });
-  return reply;
-}
 
 async function sessions(app: string): Promise<number> {
   return withAdminClient(testDatabaseUrl(), async (c) =>
     (await c.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND backend_type = 'client backend'", [app])).rows[0].n);
 }
 
+afterAll(killInstances);
+
 const send = (command: 'renew' | 'resize', args?: { max: number }, timeoutMs = 15_000) =>
   sendFleetCommand({ connection: testDatabaseUrl(), service: 'orders', channel: CHANNEL, token: TOKEN, command, args, timeoutMs });
 
 test('4 processes: renew all, resize all under load, a frozen one does not answer, a dead one leaves no session', async () => {
-  const instances = await Promise.all([0, 1, 2, 3].map(start));
+  const instances: Instance[] = await Promise.all([0, 1, 2, 3].map((i) => startInstance(i, testDatabaseUrl(), CHANNEL, TOKEN)));
   const before = await Promise.all(instances.map(stats));
 
   const renew = await send('renew');
@@ -104,9 +63,6 @@ test('4 processes: renew all, resize all under load, a frozen one does not answe
   expect(living.expected.sort()).toEqual(instances.slice(0, 3).map((p) => p.instance).sort());
   expect(living.missing).toEqual([]);
 
-  await Promise.all(instances.slice(0, 3).map((p) => new Promise<void>((resolve) => {
-    p.child.once('exit', () => resolve());
-    p.child.send({ kind: 'stop' });
-  })));
+  await Promise.all(instances.slice(0, 3).map(stopInstance));
   for (const p of instances) expect(await sessions(p.app)).toBe(0);
 }, 120_000);
