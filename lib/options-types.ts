@@ -212,6 +212,18 @@ export interface ConnectionManagerConfig {
   poolIdleTimeoutMs?: number;
   /** One limit on the connections of every pool of the manager together; none when left out. */
   budget?: BudgetOptions;
+  /** Pool metrics through `@opentelemetry/api` (`db.client.connection.*`); a no-op until an SDK is registered. Default true. */
+  telemetry?: boolean;
+  /** Count and time every statement run on a checked-out connection (docs/observability.md). Default true. */
+  queryMetrics?: boolean;
+  /** One info line of every pool's counts, waits and counters per this many milliseconds; 0 (default) is off, else at least 1000. */
+  logStatsIntervalMs?: number;
+  /**
+   * The prefix of each session's `application_name`, which becomes `<prefix>:<connection number>`
+   * (`manager.inspect()` joins the two views by it). Default: the connection's own
+   * `application_name`, else `knex-connection-manager`. 1-46 printable ASCII characters, no ":".
+   */
+  applicationName?: string;
 }
 
 /**
@@ -278,4 +290,9 @@ export interface ResolvedConfig {
   poolIdleTimeoutMs: number;
   /** Undefined when there is no budget. */
   budget?: Required<BudgetOptions>;
+  telemetry: boolean;
+  queryMetrics: boolean;
+  logStatsIntervalMs: number;
+  /** Undefined when not given (the connection's own `application_name` or the default is the prefix). */
+  applicationName: string | undefined;
 }

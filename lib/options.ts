@@ -23,6 +23,7 @@ import { checkNumber, describe, isPlainObject, rejectUnknownKeys, type NumberRul
 import { DEFAULT_RETRY_OPTIONS } from './options-defaults';
 import { resolveCircuitBreaker } from './resilience/options';
 import { checkMinimumsFit, resolveNamedPools } from './named-pools/options';
+import { resolveObservability } from './options-observability';
 
 export { configFromEnvironment, ENVIRONMENT_VARIABLES } from './options-env';
 export { DEFAULT_POOL_OPTIONS, DEFAULT_RETRY_OPTIONS, DEFAULT_ROUTING_OPTIONS } from './options-defaults';
@@ -58,6 +59,7 @@ export type {
 const TOP_LEVEL_KEYS = [
   'connection', 'pool', 'retry', 'logger', 'knex', 'replicas', 'routing', 'admin', 'admission', 'circuitBreaker',
   'pools', 'poolFactory', 'maxPools', 'poolIdleTimeoutMs', 'budget',
+  'telemetry', 'queryMetrics', 'logStatsIntervalMs', 'applicationName',
 ] as const;
 const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'];
 
@@ -110,7 +112,7 @@ export function resolveOptions(config: unknown): ResolvedConfig {
   const admin = resolveAdmin(config.admin);
   const admission = resolveAdmission(config.admission);
   const circuitBreaker = resolveCircuitBreaker(config.circuitBreaker);
-  const resolved: ResolvedConfig = { connection, pool, retry, logger, knex: knexOptions, replicas, routing, admin, admission, circuitBreaker, ...resolveNamedPools(config, pool) };
+  const resolved: ResolvedConfig = { connection, pool, retry, logger, knex: knexOptions, replicas, routing, admin, admission, circuitBreaker, ...resolveNamedPools(config, pool), ...resolveObservability(config) };
   checkMinimumsFit(resolved);
   return resolved;
 }

@@ -15,6 +15,7 @@ import { ConnectionSource } from './connection-source';
 import { bindKnex, createKnex, exposeConfig, LeasingPoolAdapter } from './knex-adapter';
 import { PgConnector } from './pg-connector';
 import { PgPooledConnection } from './pooled-connection';
+import { DEFAULT_APPLICATION_NAME } from '../options-observability';
 
 /** A pool of PostgreSQL connections and the knex instance that draws from it. */
 export interface PgPool {
@@ -38,8 +39,10 @@ export function driverSettings(connection: ResolvedConfig['connection'], config:
   base.connectionTimeoutMillis ??= config.pool.createTimeoutMs;
   // TCP keepalive lets the kernel notice a peer that vanished without closing the socket.
   base.keepAlive ??= true;
-  // Visible in pg_stat_activity, so operators can tell the manager's sessions apart.
-  base.application_name ??= 'knex-connection-manager';
+  // The prefix of `<prefix>:<N>` in pg_stat_activity (lib/observability/session.ts): the
+  // applicationName option, else the connection's own application_name, else the default.
+  if (config.applicationName !== undefined) base.application_name = config.applicationName;
+  else base.application_name ??= DEFAULT_APPLICATION_NAME;
   if (typeof connection === 'object' && connection.password !== undefined) {
     // Kept out of JSON.stringify and console.log of the settings.
     Object.defineProperty(base, 'password', { value: connection.password, enumerable: false, writable: true });

@@ -5,6 +5,7 @@
 import type { Knex } from 'knex';
 import type { Client as PgClient, QueryResult } from 'pg';
 import { PoolEntry, type EntryState } from '../pool/entry';
+import { backendPidOf, hooksOf, meterQueries, nameSession } from '../observability/session';
 
 /** Rows as plain objects keyed by column name. */
 export type Row = Record<string, unknown>;
@@ -83,6 +84,9 @@ export class PgPooledConnection extends PoolEntry<PgClient> implements PooledCon
   private socket: Referable | undefined = undefined;
   /** Whether `socket` currently keeps the process alive (sockets start referenced). */
   private referenced = true;
+  /** The owning pool's use-time hook (lib/observability), and when the current lease began. */
+  private used: ((ms: number) => void) | undefined = undefined;
+  private leasedAt = 0;
 
   constructor(
     owner: object,
@@ -99,6 +103,16 @@ export class PgPooledConnection extends PoolEntry<PgClient> implements PooledCon
     tagged.__knexUid = this.id;
     markDisposal(tagged, this);
     this.socket = socketOf(raw);
+    // application_name `<prefix>:<N>`, and the owning pool's query and use-time hooks (lib/observability).
+    nameSession(raw, this.seq);
+    const hooks = hooksOf(this.owner);
+    if (hooks?.query !== undefined) meterQueries(raw, this, hooks.query);
+    this.used = hooks?.used;
+  }
+
+  /** The server process id of the session (`pg_stat_activity.pid`), once connected. */
+  get backendPid(): number | undefined {
+    return backendPidOf(this.raw);
   }
 
   /**
@@ -108,6 +122,10 @@ export class PgPooledConnection extends PoolEntry<PgClient> implements PooledCon
    * close being awaited is never cut short.
    */
   override transition(next: EntryState): void {
+    if (this.used !== undefined) {
+      if (next === 'inUse') this.leasedAt = performance.now();
+      else if (this.state === 'inUse') this.used(performance.now() - this.leasedAt);
+    }
     super.transition(next);
     // A record still opening (or whose open failed) has no socket yet; a closed one needs none.
     const socket = this.socket;

@@ -1,0 +1,137 @@
+/**
+ * What a driver connection carries for observability, installed once when its record is attached
+ * (`PgPooledConnection.attach`): the session's `application_name` set to `<prefix>:<N>` (N of the
+ * record id `conn_<N>_<ns>`), and the query and use-time hooks of the pool that owns it.
+ *
+ * The hooks are found by the owning pool object (a WeakMap the manager fills as it makes pools), so
+ * the driver needs no new parameter and the generic pool knows nothing of metrics.
+ */
+
+/** PostgreSQL keeps the first 63 bytes of `application_name` (NAMEDATALEN - 1). */
+const MAX_NAME_BYTES = 63;
+
+/** Measures the statements of one pool's checked-out connections. */
+export interface QueryMeter {
+  /** A statement started; returns its start time to hand back to `finished`. */
+  started(): number;
+  /** The statement started at `startedAt` ended; `error` is its error when it failed. */
+  finished(startedAt: number, error: unknown): void;
+}
+
+/** The hooks of one pool's connections. */
+export interface ConnectionHooks {
+  /** Counts and times every statement run while the connection is checked out; none when undefined. */
+  query: QueryMeter | undefined;
+  /** A lease ended after `ms` milliseconds (`db.client.connection.use_time`). */
+  used: ((ms: number) => void) | undefined;
+}
+
+const hooksByPool = new WeakMap<object, ConnectionHooks>();
+
+/** Installs `hooks` for the connections `pool` opens from now on (before its first open completes). */
+export function hookPool(pool: object, hooks: ConnectionHooks): void {
+  hooksByPool.set(pool, hooks);
+}
+
+/** The hooks of `pool`'s connections, if any. */
+export function hooksOf(pool: object): ConnectionHooks | undefined {
+  return hooksByPool.get(pool);
+}
+
+/** The pg client fields read here, each guarded. */
+interface PgSession {
+  processID?: unknown;
+  connectionParameters?: { application_name?: unknown };
+  query: (...args: unknown[]) => unknown;
+}
+
+/** `<prefix>:<n>`, the prefix cut (at a character boundary) so the whole fits in 63 bytes. */
+export function sessionName(prefix: string, n: number): string {
+  const suffix = `:${n}`;
+  let cut = prefix;
+  while (Buffer.byteLength(cut) + suffix.length > MAX_NAME_BYTES) cut = cut.slice(0, -1);
+  return cut + suffix;
+}
+
+/**
+ * Renames the session to `<prefix>:<n>`, the prefix being the `application_name` it connected
+ * with. Not awaited: pg runs a client's statements in order, so it ends before the first
+ * statement of whoever gets the connection (the cost: one round trip queued ahead of that
+ * statement; the open itself does not wait). A name set by `pool.afterCreate` is kept (the
+ * statement changes only a session still named by its startup setting). A failure is ignored:
+ * the session then keeps its startup name and is listed by `inspect()` without server fields.
+ */
+export function nameSession(raw: unknown, n: number): void {
+  const session = raw as Partial<PgSession> | null;
+  const prefix = session?.connectionParameters?.application_name;
+  if (typeof prefix !== 'string' || prefix === '' || typeof session?.query !== 'function') return;
+  try {
+    const done = session.query(
+      "SELECT set_config('application_name', $1, false) WHERE current_setting('application_name') = $2",
+      [sessionName(prefix, n), prefix.slice(0, MAX_NAME_BYTES)],
+    );
+    if (done instanceof Promise) done.catch(() => undefined);
+  } catch {
+    // A client that cannot run it keeps its startup name.
+  }
+}
+
+/** The server process id of a pg client's session, once connected. */
+export function backendPidOf(raw: unknown): number | undefined {
+  const pid = (raw as Partial<PgSession> | null)?.processID;
+  return typeof pid === 'number' ? pid : undefined;
+}
+
+/** What the wrapper needs of the record: whether its holder is the one running the statement. */
+export interface MeteredRecord {
+  readonly state: string;
+}
+
+/**
+ * Wraps the client's `query` so each statement run while `record` is checked out is measured
+ * (the pool's own checks — validation, keepalive, rollback on release — are not). Every path ends
+ * here: `conn.query`, `conn.db`, `manager.knex`, `readKnex`, `manager.query` and prepared
+ * statements. A streaming query (an object with `submit`, as pg-query-stream) passes through unmeasured.
+ *
+ * Cost, measured with scripts/measure-query-metrics.ts: about 0.3 µs of CPU per statement (two
+ * clock reads, a gauge up and down, a histogram observation, one extra promise or callback), under
+ * 1% of a `SELECT 1` round trip on 127.0.0.1.
+ */
+export function meterQueries(raw: unknown, record: MeteredRecord, meter: QueryMeter): void {
+  const session = raw as PgSession;
+  const original = session.query;
+  if (typeof original !== 'function') return;
+  session.query = function meteredQuery(this: unknown, ...args: unknown[]): unknown {
+    const first = args[0] as { submit?: unknown } | null;
+    if (record.state !== 'inUse' || (typeof first === 'object' && first !== null && typeof first.submit === 'function')) {
+      return original.apply(this, args);
+    }
+    const startedAt = meter.started();
+    const last = args.length - 1;
+    const callback = last >= 1 && typeof args[last] === 'function' ? (args[last] as (error: unknown, result: unknown) => void) : undefined;
+    try {
+      if (callback !== undefined) {
+        // knex's dialect passes a callback: measured when it is called.
+        args[last] = (error: unknown, result: unknown) => {
+          meter.finished(startedAt, error ?? undefined);
+          callback(error, result);
+        };
+        return original.apply(this, args);
+      }
+      const result = original.apply(this, args) as Promise<unknown>;
+      return result.then(
+        (value) => {
+          meter.finished(startedAt, undefined);
+          return value;
+        },
+        (error: unknown) => {
+          meter.finished(startedAt, error);
+          throw error;
+        },
+      );
+    } catch (error) {
+      meter.finished(startedAt, error);
+      throw error;
+    }
+  };
+}
