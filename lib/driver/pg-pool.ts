@@ -16,6 +16,7 @@ import { bindKnex, createKnex, exposeConfig, LeasingPoolAdapter } from './knex-a
 import { PgConnector } from './pg-connector';
 import { PgPooledConnection } from './pooled-connection';
 import { DEFAULT_APPLICATION_NAME } from '../options-observability';
+import { timeOpens } from '../observability/session';
 
 /** A pool of PostgreSQL connections and the knex instance that draws from it. */
 export interface PgPool {
@@ -50,6 +51,11 @@ export function driverSettings(connection: ResolvedConfig['connection'], config:
   return base;
 }
 
+/** The node-postgres settings `knex` last opened a connection with (a connection function's latest result). */
+export function currentDriverSettings(knex: Knex): Record<string, unknown> {
+  return (knex.client as unknown as { connectionSettings: Record<string, unknown> }).connectionSettings;
+}
+
 /**
  * Builds the pool named `name` over `connection`.
  * @param label where `connection` was configured, for error messages (`connection`, `replicas[r1].connection`, …).
@@ -81,6 +87,7 @@ export function createPgPool(
     validate: config.pool.validate,
   };
   const connector = connectorFactory?.(knex.client, logger) ?? new PgConnector(knex.client, logger, clock, setup);
+  timeOpens(connector, () => ref.pool); // db.client.connection.create_time (lib/observability)
   const pool = new Pool<PgClient, PgPooledConnection>({
     name,
     options: config.pool,

@@ -24,6 +24,8 @@ export interface ConnectionHooks {
   query: QueryMeter | undefined;
   /** A lease ended after `ms` milliseconds (`db.client.connection.use_time`). */
   used: ((ms: number) => void) | undefined;
+  /** A connection was opened in `ms` milliseconds (`db.client.connection.create_time`). */
+  created: ((ms: number) => void) | undefined;
 }
 
 const hooksByPool = new WeakMap<object, ConnectionHooks>();
@@ -133,5 +135,23 @@ export function meterQueries(raw: unknown, record: MeteredRecord, meter: QueryMe
       meter.finished(startedAt, error);
       throw error;
     }
+  };
+}
+
+/**
+ * Times each open of `connector` (connect, session setup, `pool.afterCreate`) for the hooks of the
+ * pool `owner()` returns; the pool is made after its connector, hence the function.
+ */
+export function timeOpens<C>(connector: { open(timeoutMs: number): Promise<C> }, owner: () => object | undefined): void {
+  const open = connector.open.bind(connector);
+  connector.open = (timeoutMs: number): Promise<C> => {
+    const pool = owner();
+    const created = pool === undefined ? undefined : hooksByPool.get(pool)?.created;
+    if (created === undefined) return open(timeoutMs);
+    const startedAt = performance.now();
+    return open(timeoutMs).then((raw) => {
+      created(performance.now() - startedAt);
+      return raw;
+    });
   };
 }
