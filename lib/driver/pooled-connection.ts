@@ -84,9 +84,6 @@ export class PgPooledConnection extends PoolEntry<PgClient> implements PooledCon
   private socket: Referable | undefined = undefined;
   /** Whether `socket` currently keeps the process alive (sockets start referenced). */
   private referenced = true;
-  /** The owning pool's use-time hook (lib/observability), and when the current lease began. */
-  private used: ((ms: number) => void) | undefined = undefined;
-  private leasedAt = 0;
 
   constructor(
     owner: object,
@@ -103,11 +100,10 @@ export class PgPooledConnection extends PoolEntry<PgClient> implements PooledCon
     tagged.__knexUid = this.id;
     markDisposal(tagged, this);
     this.socket = socketOf(raw);
-    // application_name `<prefix>:<N>`, and the owning pool's query and use-time hooks (lib/observability).
+    // application_name `<prefix>:<N>`, and the owning pool's query metrics (lib/observability).
     nameSession(raw, this.seq);
-    const hooks = hooksOf(this.owner);
-    if (hooks?.query !== undefined) meterQueries(raw, this, hooks.query);
-    this.used = hooks?.used;
+    const meter = hooksOf(this.owner)?.query;
+    if (meter !== undefined) meterQueries(raw, this, meter);
   }
 
   /** The server process id of the session (`pg_stat_activity.pid`), once connected. */
@@ -122,10 +118,6 @@ export class PgPooledConnection extends PoolEntry<PgClient> implements PooledCon
    * close being awaited is never cut short.
    */
   override transition(next: EntryState): void {
-    if (this.used !== undefined) {
-      if (next === 'inUse') this.leasedAt = performance.now();
-      else if (this.state === 'inUse') this.used(performance.now() - this.leasedAt);
-    }
     super.transition(next);
     // A record still opening (or whose open failed) has no socket yet; a closed one needs none.
     const socket = this.socket;

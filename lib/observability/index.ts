@@ -78,10 +78,12 @@ export class Observability {
           otel.waited(attributes, ms);
         },
         closed: prom.closed,
+        released(heldMs: number): void {
+          otel.used(attributes, heldMs);
+        },
       });
       hookPool(pool, {
         query: this.queries?.meter(group.name, route),
-        used: otel === undefined ? undefined : (ms) => otel.used(attributes, ms),
         created: otel === undefined ? undefined : (ms) => otel.created(attributes, ms),
       });
     });

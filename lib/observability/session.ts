@@ -18,12 +18,10 @@ export interface QueryMeter {
   finished(startedAt: number, error: unknown): void;
 }
 
-/** The hooks of one pool's connections. */
+/** The hooks of one pool's connections (the use time comes through the pool's observer). */
 export interface ConnectionHooks {
   /** Counts and times every statement run while the connection is checked out; none when undefined. */
   query: QueryMeter | undefined;
-  /** A lease ended after `ms` milliseconds (`db.client.connection.use_time`). */
-  used: ((ms: number) => void) | undefined;
   /** A connection was opened in `ms` milliseconds (`db.client.connection.create_time`). */
   created: ((ms: number) => void) | undefined;
 }
@@ -145,12 +143,12 @@ export function meterQueries(raw: unknown, record: MeteredRecord, meter: QueryMe
 export function timeOpens<C>(connector: { open(timeoutMs: number): Promise<C> }, owner: () => object | undefined): void {
   const open = connector.open.bind(connector);
   connector.open = (timeoutMs: number): Promise<C> => {
-    const pool = owner();
-    const created = pool === undefined ? undefined : hooksByPool.get(pool)?.created;
-    if (created === undefined) return open(timeoutMs);
     const startedAt = performance.now();
+    // The hooks are looked up at the end: a pool's first opens start before the manager installs them.
     return open(timeoutMs).then((raw) => {
-      created(performance.now() - startedAt);
+      const pool = owner();
+      const created = pool === undefined ? undefined : hooksByPool.get(pool)?.created;
+      created?.(performance.now() - startedAt);
       return raw;
     });
   };
