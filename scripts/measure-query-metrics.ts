@@ -36,9 +36,13 @@ const median = (values: number[]): number => {
   return sorted[Math.floor(sorted.length / 2)];
 };
 
+/** CPU time of this process (user + system) per query, in µs, of the last `throughput()` call. */
+let lastCpuUs = 0;
+
 /** Queries per second of 32 workers on `manager` for `ms`. */
 async function throughput(manager: ConnectionManager, ms: number): Promise<number> {
   let done = 0;
+  const cpu = process.cpuUsage();
   const until = performance.now() + ms;
   await Promise.all(Array.from({ length: 32 }, async () => {
     while (performance.now() < until) {
@@ -46,6 +50,8 @@ async function throughput(manager: ConnectionManager, ms: number): Promise<numbe
       done++;
     }
   }));
+  const used = process.cpuUsage(cpu);
+  lastCpuUs = (used.user + used.system) / done;
   return done / (ms / 1000);
 }
 
@@ -79,21 +85,28 @@ async function main(): Promise<void> {
     const make = (queryMetrics: boolean, pool: { min: number; max: number }) =>
       new ConnectionManager(resolveOptions({ connection: url, pool: { ...pool, acquireTimeoutMs: 60_000 }, queryMetrics, logger: silent }));
     const on = make(true, { min: 10, max: 10 });
-    const off = make(false, { min: 10, max: 10 });
+    // --aa: both managers with query metrics on, to see the noise of the machine in the same run.
+    const off = make(process.argv.includes('--aa'), { min: 10, max: 10 });
     try {
       await Promise.all([on.ready(), off.ready()]);
       await throughput(on, 500); // warm-up
       await throughput(off, 500);
       const results = { on: [] as number[], off: [] as number[] };
+      const cpu = { on: [] as number[], off: [] as number[] };
+      const runOff = async () => {
+        results.off.push(await throughput(off, seconds * 1000));
+        cpu.off.push(lastCpuUs);
+      };
       // Which goes first alternates, so neither always runs on a machine just warmed (or loaded) by the other.
       for (let r = 0; r < rounds; r++) {
-        if (r % 2 === 0) results.off.push(await throughput(off, seconds * 1000));
+        if (r % 2 === 0) await runOff();
         results.on.push(await throughput(on, seconds * 1000));
-        if (r % 2 === 1) results.off.push(await throughput(off, seconds * 1000));
+        cpu.on.push(lastCpuUs);
+        if (r % 2 === 1) await runOff();
       }
       const a = median(results.on);
       const b = median(results.off);
-      console.log(`throughput, 32 workers on 10 connections, SELECT 1: query metrics on ${a.toFixed(0)} q/s, off ${b.toFixed(0)} q/s, overhead ${((1 - a / b) * 100).toFixed(1)}% (median of ${rounds} interleaved rounds of ${seconds} s)`);
+      console.log(`throughput, 32 workers on 10 connections, SELECT 1: query metrics on ${a.toFixed(0)} q/s, off ${b.toFixed(0)} q/s, overhead ${((1 - a / b) * 100).toFixed(1)}% (median of ${rounds} interleaved rounds of ${seconds} s); this process's CPU per query: on ${median(cpu.on).toFixed(1)} µs, off ${median(cpu.off).toFixed(1)} µs`);
     } finally {
       await Promise.all([on.close(), off.close()]);
     }
