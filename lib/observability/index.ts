@@ -65,6 +65,8 @@ export class Observability {
    * Called as each pool is made, before its first connection is attached.
    */
   watch(group: WatchedGroup): void {
+    // Pools made and closed over a process's life (tenants) are not kept here until a scrape.
+    for (const [name, w] of this.watched) if (!w.pool.isOpen) this.forget(name);
     group.observed.forEach(({ name, pool }, i) => {
       // The first is the group's primary; a replica goes by its name (`<group>/<replica>` in a named pool).
       const route = i === 0 ? 'primary' : name.slice(name.indexOf('/') + 1);

@@ -12,6 +12,7 @@ import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, Periodic
 import { ConnectionManager, resolveOptions, type ConnectionManagerConfig, type PooledConnection } from '../../lib';
 import { QUERY_METRICS } from '../../lib/observability/query-metrics';
 import { testConfig, testDatabaseUrl } from '../helpers/database';
+import { until } from '../helpers/poll';
 
 const url = testDatabaseUrl();
 const managers: ConnectionManager[] = [];
@@ -84,6 +85,20 @@ describe('the prom-client registry and query metrics', () => {
     const text = await manager.metricsRegistry.metrics();
     expect(sample(text, QUERY_METRICS.completed, { pool: 'analytics', route: 'primary' })).toBe(1);
     expect(sample(text, 'kcm_pool_connections', { pool: 'analytics' })).toBe(1);
+  });
+
+  it('drops the series of a pool poolFactory made once it closed', async () => {
+    const manager = start('kcm-spec-obs-made', {
+      poolFactory: (name) => ({ connection: { connectionString: url, application_name: `kcm-spec-obs-made-${name}` }, pool: { max: 1 } }),
+      poolIdleTimeoutMs: 100,
+    });
+    await manager.pool('tenant1').query('SELECT 1');
+    expect(sample(await manager.metricsRegistry.metrics(), QUERY_METRICS.completed, { pool: 'tenant1' })).toBe(1);
+    // Closed as idle past poolIdleTimeoutMs: no event tells the test, so it polls the stats.
+    await until(() => manager.getPoolStats().pools?.tenant1 === undefined, { description: 'the made pool closed as idle' });
+    const text = await manager.metricsRegistry.metrics();
+    expect(text).not.toContain('pool="tenant1"');
+    expect(sample(text, QUERY_METRICS.completed, { pool: 'primary' })).toBe(0);
   });
 
   it('has no query metrics with queryMetrics: false', async () => {
