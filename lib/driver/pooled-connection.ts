@@ -20,6 +20,8 @@ export interface PooledConnection {
   readonly lastUsed: Date;
   /** True while checked out (or busy with pool maintenance). */
   readonly inUse: boolean;
+  /** The server process id of its session (`pg_stat_activity.pid`; see `manager.inspect()`). */
+  readonly backendPid?: number;
   /**
    * Runs `sql` on this connection directly through the driver, with `$1`-style placeholders.
    * @throws ConnectionManagerError `E_NOT_CHECKED_OUT` when called after the connection was released.

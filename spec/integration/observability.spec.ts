@@ -101,6 +101,15 @@ describe('the prom-client registry and query metrics', () => {
     expect(sample(text, QUERY_METRICS.completed, { pool: 'primary' })).toBe(0);
   });
 
+  it('is the registry the admin endpoint serves on /metrics', async () => {
+    const manager = start('kcm-spec-obs-admin', { admin: { port: 0 } });
+    await manager.query('SELECT 1');
+    const { url: endpoint } = await manager.adminReady();
+    const text = await (await fetch(`${endpoint}/metrics`)).text();
+    expect(sample(text, QUERY_METRICS.completed, { pool: 'primary', route: 'primary' })).toBe(1);
+    expect(text).toBe(await manager.metricsRegistry.metrics());
+  });
+
   it('has no query metrics with queryMetrics: false', async () => {
     const manager = start('kcm-spec-obs-noquery', { queryMetrics: false });
     await manager.query('SELECT 1');
@@ -202,7 +211,8 @@ describe('application_name and inspect()', () => {
       const row = result.connections.find((c) => c.id === held.id);
       expect(row).toMatchObject({ pool: 'primary', clientState: 'inUse', state: 'idle in transaction', query: 'SELECT 42 AS held_in_transaction' });
       expect(row?.xactStart).toBeInstanceOf(Date);
-      expect(row?.backendPid).toEqual(expect.any(Number));
+      expect(row?.backendPid).toBe(held.backendPid);
+      expect(held.backendPid).toEqual(expect.any(Number));
       expect(row?.applicationName).toBe(`${prefix}:${held.id.split('_')[1]}`);
       expect(result.unowned).toEqual([expect.objectContaining({ applicationName: `${prefix}:999999`, state: 'idle' })]);
       await manager.releaseConnection(other);
