@@ -14,7 +14,8 @@ import type { ManagerPoolStats } from '../pool/stats';
 import type { PgPooledConnection } from '../driver/pooled-connection';
 import { DEFAULT_APPLICATION_NAME } from '../options-observability';
 import { OtelPoolMetrics } from './otel';
-import { QueryMetrics } from './query-metrics';
+import { QUERY_LABELS, QueryMetrics } from './query-metrics';
+import { holderTags } from '../admission/policy';
 import { hookPool } from './session';
 import { StatsLog } from './stats-log';
 import { inspect, type InspectResult } from './inspect';
@@ -49,7 +50,13 @@ export class Observability {
   ) {
     this.metrics = new PoolMetrics(source, (name) => this.forget(name));
     this.otel = config.telemetry ? new OtelPoolMetrics(source, VERSION) : undefined;
-    this.queries = config.queryMetrics ? new QueryMetrics(this.metrics.registry, config.telemetry, VERSION) : undefined;
+    // With admission, the counted tag keys label the query metrics too (values capped as in the stats).
+    const tags = config.admission === undefined ? undefined : {
+      keys: config.admission.tagKeys.filter((key) => !QUERY_LABELS.includes(key)),
+      maxValues: config.admission.maxTagValues,
+      of: holderTags,
+    };
+    this.queries = config.queryMetrics ? new QueryMetrics(this.metrics.registry, config.telemetry, VERSION, tags) : undefined;
     this.statsLog = config.logStatsIntervalMs > 0 ? new StatsLog(source, config.logStatsIntervalMs, clock, log) : undefined;
     const own = typeof config.connection === 'object' ? config.connection.application_name : undefined;
     this.prefix = config.applicationName ?? (typeof own === 'string' && own !== '' ? own : DEFAULT_APPLICATION_NAME);

@@ -12,10 +12,10 @@ const MAX_NAME_BYTES = 63;
 
 /** Measures the statements of one pool's checked-out connections. */
 export interface QueryMeter {
-  /** A statement started; returns its start time to hand back to `finished`. */
-  started(): number;
-  /** The statement started at `startedAt` ended; `error` is its error when it failed. */
-  finished(startedAt: number, error: unknown): void;
+  /** A statement started on `record`; returns what to hand back to `finished` (its start, its series). */
+  started(record: object): unknown;
+  /** The statement `started` returned `token` for ended; `error` is its error when it failed. */
+  finished(token: unknown, error: unknown): void;
 }
 
 /** The hooks of one pool's connections (the use time comes through the pool's observer). */
@@ -106,7 +106,7 @@ export function meterQueries(raw: unknown, record: MeteredRecord, meter: QueryMe
     if (record.state !== 'inUse' || (typeof text === 'object' && text !== null && typeof (text as { submit?: unknown }).submit === 'function')) {
       return original.apply(this, n === 1 ? [text] : n === 2 ? [text, values] : [text, values, callback]);
     }
-    const startedAt = meter.started();
+    const startedAt = meter.started(record);
     try {
       // knex's dialect passes a callback (last argument): measured when it is called.
       if (typeof callback === 'function' || (n === 2 && typeof values === 'function')) {

@@ -79,6 +79,20 @@ describe('the prom-client registry and query metrics', () => {
     expect(sample(await manager.metricsRegistry.metrics(), QUERY_METRICS.inFlight, { pool: 'primary' })).toBe(0);
   });
 
+  it('labels statements with the holder\'s counted tag keys, with admission', async () => {
+    const manager = start('kcm-spec-obs-tags', { admission: { tagKeys: ['tenant', 'route'], maxTagValues: 1 } });
+    await manager.withTags({ tenant: 'acme' }, () => manager.query('SELECT 1'));
+    await manager.query('SELECT 1', [], { tags: { tenant: 'acme' } });
+    await manager.query('SELECT 1', [], { tags: { tenant: 'globex' } }); // past maxTagValues
+    await manager.query('SELECT 1');
+    const text = await manager.metricsRegistry.metrics();
+    // "route" is the metrics' own label: that tag key is left out rather than collide.
+    expect(sample(text, QUERY_METRICS.completed, { pool: 'primary', route: 'primary', tenant: 'acme' })).toBe(2);
+    expect(sample(text, QUERY_METRICS.completed, { pool: 'primary', route: 'primary', tenant: '(other)' })).toBe(1);
+    expect(sample(text, QUERY_METRICS.completed, { pool: 'primary', route: 'primary', tenant: '' })).toBe(1);
+    expect(text.split('\n').filter((l) => l.startsWith(`${QUERY_METRICS.completed}{`))).toHaveLength(3);
+  });
+
   it('labels a named pool\'s statements with its name', async () => {
     const manager = start('kcm-spec-obs-named', { pools: { analytics: { connection: { connectionString: url, application_name: 'kcm-spec-obs-named-a' }, pool: { max: 2 } } } });
     await manager.pool('analytics').query('SELECT 1');
