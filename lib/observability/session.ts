@@ -104,7 +104,8 @@ export function meterQueries(raw: unknown, record: MeteredRecord, meter: QueryMe
   if (typeof original !== 'function') return;
   session.query = function meteredQuery(this: unknown, text?: unknown, values?: unknown, callback?: unknown): unknown {
     const n = arguments.length;
-    if (record.state !== 'inUse' || (typeof text === 'object' && text !== null && typeof (text as { submit?: unknown }).submit === 'function')) {
+    // Pool checks, streams (a `submit`-able object) and a missing statement (pg throws at once) pass through.
+    if (record.state !== 'inUse' || text === null || text === undefined || (typeof text === 'object' && typeof (text as { submit?: unknown }).submit === 'function')) {
       return original.apply(this, n === 1 ? [text] : n === 2 ? [text, values] : [text, values, callback]);
     }
     const startedAt = meter.started(record);
@@ -118,10 +119,21 @@ export function meterQueries(raw: unknown, record: MeteredRecord, meter: QueryMe
         };
         return typeof callback === 'function' ? original.call(this, text, values, measured) : original.call(this, text, measured);
       }
-      const result = (n === 1 ? original.call(this, text) : original.call(this, text, values)) as Promise<unknown>;
-      // A side branch: the caller awaits pg's own promise, so the wrapper adds no step to its chain.
-      result.then(() => meter.finished(startedAt, undefined), (error: unknown) => meter.finished(startedAt, error));
-      return result;
+      // The promise form is run as the callback form under a promise of our own: pg then makes no
+      // promise itself, so measuring adds no promise reaction to the statement.
+      return new Promise((resolve, reject) => {
+        const measured = (error: unknown, result: unknown): void => {
+          meter.finished(startedAt, error ?? undefined);
+          if (error) reject(error as Error);
+          else resolve(result);
+        };
+        try {
+          if (n === 1) original.call(this, text, measured);
+          else original.call(this, text, values, measured);
+        } catch (error) {
+          measured(error, undefined);
+        }
+      });
     } catch (error) {
       meter.finished(startedAt, error);
       throw error;
