@@ -93,10 +93,9 @@ export interface MeteredRecord {
  * here: `conn.query`, `conn.db`, `manager.knex`, `readKnex`, `manager.query` and prepared
  * statements. A streaming query (an object with `submit`, as pg-query-stream) passes through unmeasured.
  *
- * Cost, measured with scripts/measure-query-metrics.ts: the wrapper alone 0.13 µs of CPU per
- * statement (two clock reads, a few additions to plain numbers, one side promise or callback); end
- * to end about 1 µs of the ~33 µs of client CPU a `SELECT 1` through the manager takes (the side
- * promise's reaction; docs/benchmarks.md has the runs).
+ * Cost, measured with scripts/measure-query-metrics.ts: 0.13 µs of CPU per statement (two clock
+ * reads, a few additions to plain numbers), 0.4% of the ~33 µs of client CPU a `SELECT 1` through
+ * the manager takes; throughput on vs off within 0.5% (docs/benchmarks.md has the runs).
  */
 export function meterQueries(raw: unknown, record: MeteredRecord, meter: QueryMeter): void {
   const session = raw as PgSession;
