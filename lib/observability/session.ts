@@ -119,18 +119,27 @@ export function meterQueries(raw: unknown, record: MeteredRecord, meter: QueryMe
         return typeof callback === 'function' ? original.call(this, text, values, measured) : original.call(this, text, measured);
       }
       // The promise form is run as the callback form under a promise of our own: pg then makes no
-      // promise itself, so measuring adds no promise reaction to the statement.
+      // promise itself, so measuring adds no promise reaction to the statement. A pg-like client that
+      // answers with a promise all the same (a test double) is followed through that promise.
       return new Promise((resolve, reject) => {
-        const measured = (error: unknown, result: unknown): void => {
-          meter.finished(startedAt, error ?? undefined);
-          if (error) reject(error as Error);
+        let settled = false;
+        const end = (failed: boolean, error: unknown, result: unknown): void => {
+          if (settled) return;
+          settled = true;
+          meter.finished(startedAt, failed ? error : undefined);
+          if (failed) reject(error as Error);
           else resolve(result);
         };
+        const measured = (error: unknown, result: unknown): void => end(error !== null && error !== undefined, error, result);
+        let returned: unknown;
         try {
-          if (n === 1) original.call(this, text, measured);
-          else original.call(this, text, values, measured);
+          returned = n === 1 ? original.call(this, text, measured) : original.call(this, text, values, measured);
         } catch (error) {
-          measured(error, undefined);
+          end(true, error, undefined);
+          return;
+        }
+        if (typeof (returned as { then?: unknown } | undefined)?.then === 'function') {
+          (returned as Promise<unknown>).then((result) => end(false, undefined, result), (error: unknown) => end(true, error, undefined));
         }
       });
     } catch (error) {
