@@ -94,8 +94,9 @@ export interface MeteredRecord {
  * statements. A streaming query (an object with `submit`, as pg-query-stream) passes through unmeasured.
  *
  * Cost, measured with scripts/measure-query-metrics.ts: 0.13 µs of CPU per statement (two clock
- * reads, a few additions to plain numbers), 0.4% of the ~33 µs of client CPU a `SELECT 1` through
- * the manager takes; throughput on vs off within 0.5% (docs/benchmarks.md has the runs).
+ * reads, a few additions to plain numbers), 0.5% of the ~27 µs of client CPU a `SELECT 1` through
+ * the manager takes; throughput on vs off 2.8-3.3% lower on a quiet machine, where the noise was
+ * 1.3% (docs/benchmarks.md has the runs).
  */
 export function meterQueries(raw: unknown, record: MeteredRecord, meter: QueryMeter): void {
   const session = raw as PgSession;
