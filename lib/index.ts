@@ -3,7 +3,8 @@
  * Public exports only.
  */
 export { getConnectionInstance, closeConnectionInstance } from './instance';
-export { ConnectionManager, type AdminEndpoint, type GetConnectionOptions, type ManagerPoolStats, type PoolHandle, type ReplicaPoolStats } from './manager';
+export { ConnectionManager, type AdminEndpoint, type GetConnectionOptions, type ManagerPoolStats, type PoolHandle, type ReplicaPoolStats,
+  type InspectedConnection, type InspectResult, type ServerSession } from './manager';
 export { classifyStatement, type StatementClass } from './routing/classify';
 export type { PooledConnection, Row } from './driver/pooled-connection';
 export type { PoolStats, PoolCounters, WaitStats, ConnectionStats, RoutingStats, LearnedWritesStats, BudgetStats, PoolTotals, StatementCacheStats } from './pool/stats';

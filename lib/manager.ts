@@ -30,12 +30,16 @@ import { PoolDirectory } from './named-pools/directory';
 import { namedPoolStats } from './named-pools/stats';
 import { startFleet } from './fleet/start';
 import { newInstanceId, type FleetListener } from './fleet/listener';
+import { Observability, type InspectResult } from './observability';
+import { currentDriverSettings } from './driver/pg-pool';
+import type { Registry } from 'prom-client';
 
 export type { AdminEndpoint } from './manager/admin-endpoint';
 export type { GetConnectionOptions, ManagerDependencies } from './manager/types';
 export type { PoolHandle } from './manager/named-pool';
 
 export type { ManagerPoolStats, ReplicaPoolStats, RoutingStats } from './pool/stats';
+export type { InspectedConnection, InspectResult, ServerSession } from './observability';
 
 type PgEntryPool = Pool<PgClient, PgPooledConnection>;
 
@@ -67,6 +71,8 @@ export class ConnectionManager {
   private readonly fleet: FleetListener | undefined;
   /** This manager's fleet instance id (`host:pid:random`), in its sessions' names with `fleet`. */
   private readonly instance = newInstanceId();
+  /** Metrics, OpenTelemetry, the stats log and inspect() (lib/observability). */
+  private readonly observability: Observability;
 
   /** Use `getConnectionInstance()`; direct construction bypasses the process-wide singleton. */
   constructor(config: ResolvedConfig, dependencies: ManagerDependencies = {}) {
@@ -79,11 +85,12 @@ export class ConnectionManager {
     this.knex = this.main.knex;
     this.readKnex = this.main.readKnex;
     const named = Object.keys(config.pools).length > 0 || config.poolFactory !== undefined || config.budget !== undefined;
-    this.directory = named ? new PoolDirectory(config, parts, (pool) => this.adminEndpoint?.observe(pool.observed)) : undefined;
-    if (config.admin) {
-      const observed = [this.main, ...(this.directory?.pools() ?? [])].flatMap((pool) => pool.observed);
-      this.adminEndpoint = new AdminEndpointHandle(this, config.admin, observed, this.log);
-    }
+    // Pools made later are watched as they are made; those made with the directory, just below.
+    let observability: Observability | undefined;
+    this.directory = named ? new PoolDirectory(config, parts, (pool) => observability?.watch(pool)) : undefined;
+    this.observability = observability = new Observability(() => this.getPoolStats(), config, this.clock, this.log);
+    for (const pool of [this.main, ...(this.directory?.pools() ?? [])]) this.observability.watch(pool);
+    if (config.admin) this.adminEndpoint = new AdminEndpointHandle(this, config.admin, this.observability.metrics, this.log);
     this.fleet = startFleet(config, this.instance, this, this.clock, this.log);
     const replicas = this.main.router.replicas;
     const others = Object.keys(config.pools);
@@ -91,6 +98,28 @@ export class ConnectionManager {
       `Connection manager started (min: ${config.pool.min}, max: ${config.pool.max}${replicas.length ? `, replicas: ${replicas.map((r) => r.name).join(', ')}` : ''}` +
         `${others.length ? `, pools: ${others.join(', ')}` : ''}${config.budget ? `, budget: ${config.budget.maxConnections} connections` : ''})`,
     );
+  }
+
+  /**
+   * A prom-client `Registry` with every pool metric and the query metrics, whether or not the
+   * admin endpoint runs (its `/metrics` serves this one): merge it into the application's own with
+   * `Registry.merge([register, manager.metricsRegistry])`. docs/observability.md lists the names.
+   */
+  get metricsRegistry(): Registry {
+    return this.observability.registry;
+  }
+
+  /**
+   * Every connection of every pool joined with the server's view of its session
+   * (`pg_stat_activity`: state, statement, wait event, transaction start), plus the sessions under
+   * the manager's `application_name` prefix that no record owns. One query, on a short-lived session
+   * opened for it outside the pools (so never a connection callers could have had), bounded by
+   * `pool.validationTimeoutMs`. Sessions on other servers (replicas) are listed with null server fields.
+   * @throws ConnectionManagerError `E_CONNECT` when the server did not answer in time; `E_POOL_CLOSED` after `close()`.
+   */
+  async inspect(): Promise<InspectResult> {
+    this.assertOpen();
+    return this.observability.inspect(currentDriverSettings(this.knex));
   }
 
   /** Where the admin endpoint listens, once it does; undefined before that or when it is off. */
@@ -329,6 +358,7 @@ export class ConnectionManager {
    * when released (or by force after `pool.closeTimeoutMs`). Resolves when no server session is left.
    */
   close(): Promise<void> {
+    this.observability.close();
     this.closing ??= Promise.all([this.fleet?.close(), this.adminEndpoint?.close(), this.main.close(), this.directory?.close()]).then(() => undefined);
     return this.closing;
   }

@@ -222,6 +222,18 @@ export interface ConnectionManagerConfig {
   statementCache?: StatementCacheOptions | false;
   /** PgBouncer's pool mode when connecting through PgBouncer; leave it out for a direct connection. */
   pgbouncer?: PgBouncerMode;
+  /** Pool metrics through `@opentelemetry/api` (`db.client.connection.*`); a no-op until an SDK is registered. Default true. */
+  telemetry?: boolean;
+  /** Count and time every statement run on a checked-out connection (docs/observability.md). Default true. */
+  queryMetrics?: boolean;
+  /** One info line of every pool's counts, waits and counters per this many milliseconds; 0 (default) is off, else at least 1000. */
+  logStatsIntervalMs?: number;
+  /**
+   * The prefix of each session's `application_name`, which becomes `<prefix>:<connection number>`
+   * (`manager.inspect()` joins the two views by it). Default: the connection's own
+   * `application_name`, else `knex-connection-manager`. 1-46 printable ASCII characters, no ":".
+   */
+  applicationName?: string;
 }
 
 /**
@@ -309,4 +321,9 @@ export interface ResolvedConfig {
   statementCache: ResolvedStatementCacheOptions | false;
   /** Undefined for a direct connection. */
   pgbouncer?: PgBouncerMode;
+  telemetry: boolean;
+  queryMetrics: boolean;
+  logStatsIntervalMs: number;
+  /** Undefined when not given (the connection's own `application_name` or the default is the prefix). */
+  applicationName: string | undefined;
 }

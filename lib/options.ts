@@ -24,8 +24,8 @@ import { DEFAULT_RETRY_OPTIONS } from './options-defaults';
 import { resolveCircuitBreaker } from './resilience/options';
 import { checkMinimumsFit, resolveNamedPools } from './named-pools/options';
 import { resolveFleet } from './fleet/options';
-
 import { resolvePgBouncer, resolveStatementCache } from './statement-cache/options';
+import { resolveObservability } from './options-observability';
 
 export { configFromEnvironment, ENVIRONMENT_VARIABLES } from './options-env';
 export { DEFAULT_POOL_OPTIONS, DEFAULT_RETRY_OPTIONS, DEFAULT_ROUTING_OPTIONS } from './options-defaults';
@@ -63,6 +63,7 @@ export type {
 const TOP_LEVEL_KEYS = [
   'connection', 'pool', 'retry', 'logger', 'knex', 'replicas', 'routing', 'admin', 'admission', 'circuitBreaker',
   'pools', 'poolFactory', 'maxPools', 'poolIdleTimeoutMs', 'budget', 'statementCache', 'pgbouncer', 'fleet',
+  'telemetry', 'queryMetrics', 'logStatsIntervalMs', 'applicationName',
 ] as const;
 const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'];
 
@@ -119,7 +120,7 @@ export function resolveOptions(config: unknown): ResolvedConfig {
   const statementCache = resolveStatementCache(config.statementCache, pgbouncer);
   const resolved: ResolvedConfig = {
     connection, pool, retry, logger, knex: knexOptions, replicas, routing, admin, admission, circuitBreaker, statementCache,
-    ...(pgbouncer === undefined ? {} : { pgbouncer }), ...resolveNamedPools(config, pool), ...fleetOf(config.fleet),
+    ...(pgbouncer === undefined ? {} : { pgbouncer }), ...resolveNamedPools(config, pool), ...fleetOf(config.fleet), ...resolveObservability(config),
   };
   checkMinimumsFit(resolved);
   return resolved;

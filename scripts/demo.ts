@@ -291,7 +291,7 @@ async function queries(m: ConnectionManager): Promise<void> {
   const rows = (await m
     .knex('pg_stat_activity')
     .whereRaw('datname = current_database()')
-    .whereRaw("application_name = current_setting('application_name')")
+    .whereRaw("split_part(application_name, ':', 1) = split_part(current_setting('application_name'), ':', 1)")
     .count({ sessions: '*' })) as Array<{ sessions: string | number }>;
   const stats = m.getPoolStats();
   say(`  manager.knex('pg_stat_activity')…count() -> ${rows[0]?.sessions} sessions of this app on the server`);
@@ -507,7 +507,7 @@ async function tenants(url: string): Promise<void> {
   const watcher = new Client({ connectionString: url, application_name: 'kcm-demo-watcher' });
   await watcher.connect();
   const sessions = async (): Promise<number> =>
-    (await watcher.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1", [app])).rows[0].n;
+    (await watcher.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE split_part(application_name, ':', 1) = $1", [app])).rows[0].n;
   try {
     let running = true;
     let peakSessions = 0;

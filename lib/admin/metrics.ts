@@ -89,12 +89,13 @@ export class PoolMetrics {
   readonly registry = new Registry();
   private readonly waitHistogram: Histogram<'pool'>;
   private readonly ageHistogram: Histogram<'pool' | 'reason'>;
-  /** The snapshot of the scrape in progress, shared by every metric's collect(). */
+  /** The snapshot of the collection in progress, shared by every metric's collect(). */
   private snapshot: ManagerPoolStats | undefined;
   /** Pools given an observer, with the close reasons seen: the histogram series to drop when they go. */
   private readonly observed = new Map<string, Set<CloseReason>>();
 
-  constructor(private readonly source: StatsSource) {
+  /** @param dropped called with the name of each pool whose series were dropped (it left the stats). */
+  constructor(private readonly source: StatsSource, private readonly dropped: (pool: string) => void = () => undefined) {
     const registers = [this.registry];
     const pools = () => poolsOf(this.current());
     const sample = this.source();
@@ -270,13 +271,9 @@ export class PoolMetrics {
 
   /** Every metric in the Prometheus text format, from one stats snapshot. */
   async scrape(): Promise<string> {
-    this.snapshot = this.source();
-    this.dropClosedPools(this.snapshot);
-    try {
-      return await this.registry.metrics();
-    } finally {
-      this.snapshot = undefined;
-    }
+    // Taken (and closed pools' series dropped) before the registry collects, so this scrape is already without them.
+    this.current();
+    return this.registry.metrics();
   }
 
   /** The `Content-Type` of {@link PoolMetrics.scrape}'s text. */
@@ -284,8 +281,20 @@ export class PoolMetrics {
     return this.registry.contentType;
   }
 
+  /**
+   * The snapshot of the collection in progress. prom-client calls every metric's collect() in one
+   * turn, whether through `scrape()` or an application's merged registry (`Registry.merge`), so
+   * one snapshot, kept until that turn's microtasks run, serves them all.
+   */
   private current(): ManagerPoolStats {
-    return this.snapshot ?? this.source();
+    if (this.snapshot === undefined) {
+      const snapshot = (this.snapshot = this.source());
+      this.dropClosedPools(snapshot);
+      queueMicrotask(() => {
+        if (this.snapshot === snapshot) this.snapshot = undefined;
+      });
+    }
+    return this.snapshot;
   }
 
   /** Drops the histogram series of observed pools that are not in `stats` any more. */
@@ -297,6 +306,7 @@ export class PoolMetrics {
       this.waitHistogram.remove({ pool });
       for (const reason of reasons) this.ageHistogram.remove({ pool, reason });
       this.observed.delete(pool);
+      this.dropped(pool);
     }
   }
 }

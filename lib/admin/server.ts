@@ -5,6 +5,7 @@
  *   GET  /         the dashboard (a static page; it asks for the token itself)
  *   GET  /stats    getPoolStats() as JSON, every pool; `?pool=NAME` that pool's stats
  *   GET  /metrics  Prometheus text format
+ *   GET  /inspect  `manager.inspect()`: each connection joined with pg_stat_activity, and unowned sessions
  *   POST /reset    resetPool()                  → { ok: true, action: 'reset', evicted }
  *   POST /expire   triggerExpireConnections()   → { ok: true, action: 'expire', retired }
  *   POST /renew    triggerRenewConnections()    → { ok: true, action: 'renew', renewed }
@@ -42,6 +43,8 @@ export interface AdminTarget extends AdminPool {
   pool(name: string): AdminPool;
   /** `ConnectionManager.resize`: the default pool's min and max. */
   resize(limits: { min?: number; max?: number }): Promise<{ closed: number; retiring: number }>;
+  /** `ConnectionManager.inspect()`, for `GET /inspect` (404 without it). */
+  inspect?(): Promise<unknown>;
 }
 
 /** Settings of the admin endpoint (the `admin` option, with defaults filled in). */
@@ -207,6 +210,20 @@ export async function startAdminServer(target: AdminTarget, options: AdminServer
         const text = await metrics.scrape();
         res.writeHead(200, { 'Content-Type': metrics.contentType });
         res.end(text);
+      },
+    },
+    '/inspect': {
+      methods: ['GET', 'HEAD'],
+      auth: true,
+      async handle({ res }) {
+        if (target.inspect === undefined) return sendJson(res, 404, errorBody('not_found', 'This endpoint\'s target has no inspect().'));
+        try {
+          sendJson(res, 200, await target.inspect());
+        } catch (error) {
+          const known = SERVICE_CODES.find((code) => isConnectionManagerError(error, code));
+          if (!known) throw error;
+          sendJson(res, 503, errorBody(known, errorMessage(error)));
+        }
       },
     },
     '/reset': trigger('reset', 'evicted', 'resetPool'),

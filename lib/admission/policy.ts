@@ -45,6 +45,11 @@ const CLASS_NAMES = ['high', 'normal', 'low'];
  */
 const HOLDER = Symbol('kcm.admission.holder');
 
+/** The tags of the caller holding `entry` now (with admission), for the query metrics (lib/observability). */
+export function holderTags(entry: object): Tags | undefined {
+  return ((entry as Record<symbol, unknown>)[HOLDER] as { tags?: Tags } | undefined)?.tags;
+}
+
 export class TagAdmission<E extends object> implements AdmissionPolicy<E> {
   private readonly stats: TagStatsTable;
   private readonly slots: SlotTable;

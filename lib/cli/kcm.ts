@@ -7,6 +7,8 @@
  *                                  counters; with named pools a line per pool and the budget first
  *   kcm reset | expire | renew [--pool NAME | --all-pools]   run the admin trigger, say what it did
  *   kcm metrics                    the Prometheus text, as scraped
+ *   kcm inspect [--json]           each connection with its server session (pg_stat_activity), and
+ *                                  sessions under the manager's prefix that no connection owns
  *
  * The endpoint comes from `--url` or KCM_ADMIN_URL, the token from `--token` or KCM_ADMIN_TOKEN
  * (prefer the variable: command lines are visible to other users in `ps`). Exit codes: 0 done,
@@ -16,6 +18,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { ManagerPoolStats } from '../pool/stats';
 import { formatDuration, formatStats, printable, table } from './format';
+import { formatInspect, type InspectReply } from './format-inspect';
 import { CliError, endpoint, EXIT_CODES, parseJson, request, type GlobalOptions } from './http';
 import { addFleetCommands } from './fleet';
 import { addResizeCommand } from './resize';
@@ -184,6 +187,16 @@ function program(io: Output, run: (work: () => Promise<void>) => void): Command 
   addResizeCommand(cli, io, run);
   addFleetCommands(cli, io, run);
 
+  cli
+    .command('inspect')
+    .description('each connection joined with its server session (state, statement, wait, transaction age), and unowned sessions')
+    .option('--json', 'print the answer as JSON')
+    .action((options: { json?: boolean }, command: Command) =>
+      run(async () => {
+        const body = parseJson<InspectReply>(await request(command.optsWithGlobals<GlobalOptions>(), 'GET', 'inspect'));
+        io.out(options.json ? JSON.stringify(body) + '\n' : formatInspect(body));
+      }),
+    );
   cli
     .command('metrics')
     .description('the Prometheus metrics, as a scraper sees them')

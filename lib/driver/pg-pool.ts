@@ -18,6 +18,8 @@ import { bindKnex, createKnex, exposeConfig, LeasingPoolAdapter } from './knex-a
 import { PgConnector } from './pg-connector';
 import { PgEntryPool } from './pg-entry-pool';
 import { PgPooledConnection } from './pooled-connection';
+import { DEFAULT_APPLICATION_NAME } from '../options-observability';
+import { timeOpens } from '../observability/session';
 
 /** A pool of PostgreSQL connections and the knex instance that draws from it. */
 export interface PgPool {
@@ -41,13 +43,20 @@ export function driverSettings(connection: ResolvedConfig['connection'], config:
   base.connectionTimeoutMillis ??= config.pool.createTimeoutMs;
   // TCP keepalive lets the kernel notice a peer that vanished without closing the socket.
   base.keepAlive ??= true;
-  // Visible in pg_stat_activity, so operators can tell the manager's sessions apart.
-  base.application_name ??= 'knex-connection-manager';
+  // The prefix of `<prefix>:<N>` in pg_stat_activity (lib/observability/session.ts): the
+  // applicationName option, else the connection's own application_name, else the default.
+  if (config.applicationName !== undefined) base.application_name = config.applicationName;
+  else base.application_name ??= DEFAULT_APPLICATION_NAME;
   if (typeof connection === 'object' && connection.password !== undefined) {
     // Kept out of JSON.stringify and console.log of the settings.
     Object.defineProperty(base, 'password', { value: connection.password, enumerable: false, writable: true });
   }
   return base;
+}
+
+/** The node-postgres settings `knex` last opened a connection with (a connection function's latest result). */
+export function currentDriverSettings(knex: Knex): Record<string, unknown> {
+  return (knex.client as unknown as { connectionSettings: Record<string, unknown> }).connectionSettings;
 }
 
 /**
@@ -84,6 +93,7 @@ export function createPgPool(
   // One set of statement cache counters per pool, shared by its connections (each has its own cache).
   const cache: StatementCacheSettings | undefined = config.statementCache === false ? undefined : { size: config.statementCache.size, stats: newStatementCacheStats() };
   const guard = config.pgbouncer === 'transaction' ? new TransactionModeGuard(logger) : undefined;
+  timeOpens(connector, () => ref.pool); // db.client.connection.create_time (lib/observability)
   const pool = new PgEntryPool({
     name,
     options: config.pool,

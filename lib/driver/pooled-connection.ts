@@ -8,6 +8,7 @@ import { PoolEntry, type EntryState } from '../pool/entry';
 import type { StatementCacheSettings } from '../statement-cache/cache';
 import { attachStatementCache } from '../statement-cache/client';
 import type { TransactionModeGuard } from '../pgbouncer/transaction-mode';
+import { backendPidOf, hooksOf, meterQueries, nameSession } from '../observability/session';
 
 /** Rows as plain objects keyed by column name. */
 export type Row = Record<string, unknown>;
@@ -22,6 +23,8 @@ export interface PooledConnection {
   readonly lastUsed: Date;
   /** True while checked out (or busy with pool maintenance). */
   readonly inUse: boolean;
+  /** The server process id of its session (`pg_stat_activity.pid`; see `manager.inspect()`). */
+  readonly backendPid?: number;
   /**
    * Runs `sql` on this connection directly through the driver, with `$1`-style placeholders.
    * @throws ConnectionManagerError `E_NOT_CHECKED_OUT` when called after the connection was released.
@@ -106,9 +109,18 @@ export class PgPooledConnection extends PoolEntry<PgClient> implements PooledCon
     tagged.__knexUid = this.id;
     markDisposal(tagged, this);
     this.socket = socketOf(raw);
+    // application_name `<prefix>:<N>`, and the owning pool's query metrics (lib/observability).
+    nameSession(raw, this.seq);
+    const meter = hooksOf(this.owner)?.query;
+    if (meter !== undefined) meterQueries(raw, this, meter);
     // Attached after the session set-up (pool.afterCreate ran unnamed): the cache is the record's from here on.
     if (this.statementCache !== undefined) attachStatementCache(raw, this.statementCache);
     if (this.sessionGuard !== undefined) this.sessionGuard.watch(raw);
+  }
+
+  /** The server process id of the session (`pg_stat_activity.pid`), once connected. */
+  get backendPid(): number | undefined {
+    return backendPidOf(this.raw);
   }
 
   /**

@@ -1,12 +1,11 @@
 /**
- * A manager's admin endpoint while it starts and listens: the metrics fed by each pool's events,
- * the HTTP server, and where it listens once it does.
+ * A manager's admin endpoint while it starts and listens: the HTTP server serving the manager's
+ * metrics (lib/observability feeds them, whether or not the endpoint runs), and where it listens.
  */
 import type { Logger } from 'winston';
-import { PoolMetrics } from '../admin/metrics';
+import type { PoolMetrics } from '../admin/metrics';
 import { startAdminServer, type AdminServer, type AdminServerOptions, type AdminTarget } from '../admin/server';
 import { ConnectionManagerError } from '../errors';
-import type { PoolObserver } from '../pool/types';
 import { errorMessage } from '../pool/messages';
 
 /** Where the admin endpoint listens (see `ConnectionManager.adminReady`). */
@@ -16,21 +15,11 @@ export interface AdminEndpoint {
   port: number;
 }
 
-/** A pool the metrics observe, by the name its metrics carry. */
-export interface ObservedPool {
-  readonly name: string;
-  readonly pool: { observe(observer: PoolObserver | undefined): void };
-}
-
 export class AdminEndpointHandle {
   private server: AdminServer | undefined;
   private readonly start: Promise<AdminServer>;
-  private readonly metrics: PoolMetrics;
 
-  constructor(target: AdminTarget, options: Omit<AdminServerOptions, 'metrics' | 'logger'>, pools: readonly ObservedPool[], log: Logger) {
-    // Histograms are fed by pool events; gauges and counters are read at scrape time.
-    const metrics = (this.metrics = new PoolMetrics(() => target.getPoolStats()));
-    this.observe(pools);
+  constructor(target: AdminTarget, options: Omit<AdminServerOptions, 'metrics' | 'logger'>, metrics: PoolMetrics, log: Logger) {
     this.start = startAdminServer(target, { ...options, metrics, logger: log });
     this.start.then(
       (server) => {
@@ -38,11 +27,6 @@ export class AdminEndpointHandle {
       },
       (error: unknown) => log.error(`Admin endpoint could not start: ${errorMessage(error)}`),
     );
-  }
-
-  /** Feeds the histograms from the events of `pools` too (a pool made after the start). */
-  observe(pools: readonly ObservedPool[]): void {
-    for (const p of pools) p.pool.observe(this.metrics.observer(p.name));
   }
 
   /** Where it listens, once it does. */

@@ -202,6 +202,7 @@ export class Pool<C, E extends PoolEntry<C>> extends PoolUpkeep<C, E> {
     this.counters.released++;
     const now = this.clock.now();
     entry.lastUsedMono = now;
+    this.observer?.released?.(now - entry.checkedOutMono);
     if (entry.leakReported) {
       this.log.info(`Connection ${entry.id}, reported as a possible leak, was returned after ${Math.round(entry.lastUsedMono - entry.checkedOutMono)} ms`, { pool: this.name });
     }

@@ -77,6 +77,8 @@ export interface PoolObserver {
   waited(ms: number): void;
   /** A connection was closed at age `ageMs` for `reason`. */
   closed(ageMs: number, reason: CloseReason): void;
+  /** A caller gave a connection back after holding it `heldMs` (OpenTelemetry's `use_time`). */
+  released?(heldMs: number): void;
 }
 
 /** Options of one acquire. */

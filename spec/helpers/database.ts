@@ -30,11 +30,12 @@ export async function withAdminClient<T>(url: string, fn: (client: Client) => Pr
 
 /**
  * Counts the client backends connected to the server other than the one counting, optionally only
- * those whose application_name is applicationName.
+ * those of the manager whose application_name prefix is applicationName (`<prefix>` while a
+ * session opens, `<prefix>:<N>` once its record is attached).
  */
 export async function countBackends(url: string, applicationName?: string): Promise<number> {
   return withAdminClient(url, async (client) => {
-    const filter = applicationName === undefined ? '' : ' AND application_name = $1';
+    const filter = applicationName === undefined ? '' : " AND split_part(application_name, ':', 1) = $1";
     const { rows } = await client.query<{ count: number }>(
       `SELECT count(*)::int AS count FROM pg_stat_activity
         WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()${filter}`,

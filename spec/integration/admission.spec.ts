@@ -76,7 +76,7 @@ describe('quotas on PostgreSQL', () => {
         while (!done) {
           const { rows } = await client.query<{ tenant: string; n: number }>(
             `SELECT substring(query from 'tenant=(t[0-9])') AS tenant, count(*)::int AS n FROM pg_stat_activity
-              WHERE application_name = $1 AND state = 'active' AND query LIKE '%tenant=%' GROUP BY 1`,
+              WHERE split_part(application_name, ':', 1) = $1 AND state = 'active' AND query LIKE '%tenant=%' GROUP BY 1`,
             [appName],
           );
           for (const { tenant, n } of rows) {

@@ -72,7 +72,7 @@ async function pidOf(conn: PooledConnection): Promise<number> {
 function backendPids(appName: string): Promise<number[]> {
   return withAdminClient(url, async (client) => {
     const { rows } = await client.query<{ pid: number }>(
-      "SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend' AND application_name = $1 ORDER BY pid",
+      "SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend' AND split_part(application_name, ':', 1) = $1 ORDER BY pid",
       [appName],
     );
     return rows.map((r) => r.pid);

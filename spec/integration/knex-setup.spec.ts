@@ -28,11 +28,11 @@ async function sessionsBecome(prefix: string, name: string, total: () => number)
   });
 }
 
-/** application_name of every session of this test's manager (they share a prefix). */
+/** application_name of every session of this test's manager (they share a prefix), without the `:<N>` suffix. */
 async function sessionNames(prefix: string): Promise<string[]> {
   return withAdminClient(url, async (c) => {
     const { rows } = await c.query<{ name: string }>(
-      `select application_name as name from pg_stat_activity where application_name like $1 order by 1`,
+      `select split_part(application_name, ':', 1) as name from pg_stat_activity where application_name like $1 order by 1`,
       [`${prefix}%`],
     );
     return rows.map((r) => r.name);
@@ -91,7 +91,7 @@ describe('connection as a function', () => {
     // The replacements asked for new settings (each open that found them expired, as in knex).
     expect(provider.mock.calls.length).toBeGreaterThan(firstCalls);
     await sessionsBecome('kcm-fn-rotate', 'kcm-fn-rotate-2', () => manager.getPoolStats().total);
-    expect((await manager.knex.raw<{ rows: Array<{ name: string }> }>('select current_setting($$application_name$$) as name')).rows[0].name).toBe('kcm-fn-rotate-2');
+    expect((await manager.knex.raw<{ rows: Array<{ name: string }> }>('select split_part(current_setting($$application_name$$), $$:$$, 1) as name')).rows[0].name).toBe('kcm-fn-rotate-2');
   });
 
   test('a provider that throws fails the open with E_CONNECT (cause: its error), retried, never unhandled', async () => {

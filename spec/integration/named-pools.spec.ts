@@ -28,7 +28,7 @@ const mainDb = (): string => new URL(testDatabaseUrl()).pathname.slice(1);
 async function sessions(appName: string): Promise<Array<{ usename: string; datname: string }>> {
   return withAdminClient(testDatabaseUrl(), async (client) => {
     const { rows } = await client.query<{ usename: string; datname: string }>(
-      "SELECT usename, datname FROM pg_stat_activity WHERE backend_type = 'client backend' AND application_name = $1",
+      "SELECT usename, datname FROM pg_stat_activity WHERE backend_type = 'client backend' AND split_part(application_name, ':', 1) = $1",
       [appName],
     );
     return rows;
@@ -96,7 +96,7 @@ describe('named pools on a real server', () => {
       await withAdminClient(testDatabaseUrl(), async (client) => {
         while (running) {
           const { rows } = await client.query<{ n: number }>(
-            "SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'client backend' AND application_name = $1",
+            "SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'client backend' AND split_part(application_name, ':', 1) = $1",
             [appName],
           );
           most = Math.max(most, rows[0].n);

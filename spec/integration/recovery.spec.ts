@@ -169,7 +169,7 @@ describe('the server stops and starts again', () => {
       () =>
         withAdminClient(pg.url, async (client) => {
           const { rows } = await client.query<{ n: number }>(
-            "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND state = 'active'",
+            "SELECT count(*)::int AS n FROM pg_stat_activity WHERE split_part(application_name, ':', 1) = $1 AND state = 'active'",
             [appName],
           );
           return rows[0].n === 2;

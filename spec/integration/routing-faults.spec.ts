@@ -118,7 +118,7 @@ describe('a standby that fails', () => {
     // Kill the standby's sessions of this manager (not the health probe, which is another pool's).
     const app = `${(manager.config.replicas[0].connection as { application_name: string }).application_name}`;
     await withAdminClient(cluster.replicaUrl, (c) =>
-      c.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [app]),
+      c.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE split_part(application_name, ':', 1) = $1", [app]),
     );
     // With the health check far away, only the failed read can take it out of rotation; either the
     // pool notices the dead session first (and opens a new one) or the read fails and runs again on

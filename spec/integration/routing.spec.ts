@@ -204,7 +204,7 @@ describe('strategies (the one standby registered twice, as r1 and r2)', () => {
     const match = /-(r1|r2)$/.exec(app);
     return match ? (match[1] as string) : 'primary';
   }
-  const appSql = "SELECT current_setting('application_name') AS app";
+  const appSql = "SELECT split_part(current_setting('application_name'), ':', 1) AS app";
 
   test('round-robin alternates exactly', async () => {
     const { manager } = startManager({ strategy: 'round-robin' }, twoNames());

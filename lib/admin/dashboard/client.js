@@ -7,7 +7,9 @@
  * render.js) and `npm run lint` lints it with browser globals.
  *
  * It asks for the token once (kept in sessionStorage), polls /stats, keeps five minutes of history
- * per pool for the chart, and draws the tables with one innerHTML assignment each per poll.
+ * per pool for the chart, and draws the tables with one innerHTML assignment each per poll. The
+ * server's view of each connection (/inspect: one query on a session of its own on the server)
+ * is polled apart, every few seconds, not per frame.
  *
  * With named pools (`stats.pools`) it lists them with the budget; the one selected there (the
  * default pool, `primary`, at first) is what the cards, chart, tabs, replicas and connections show
@@ -20,6 +22,11 @@
   var params = new URLSearchParams(location.search);
   var POLL_MS = Math.max(250, Number(params.get('interval')) || 1000);
   var HISTORY_MS = 5 * 60 * 1000;
+  var INSPECT_MS = Math.max(2000, Number(params.get('inspect')) || 5000);
+  /** The last /inspect rows by connection id. @type {Record<string, ServerView>} */
+  var server = {};
+  /** @type {number | undefined} */
+  var inspectTimer = undefined;
   var TOKEN_KEY = 'kcm.adminToken';
   var token = sessionStorage.getItem(TOKEN_KEY) || '';
   /** The named pool shown (a key of stats.pools; `primary` is the default pool). */
@@ -93,6 +100,18 @@
   function schedule(ms) {
     clearTimeout(timer);
     timer = setTimeout(poll, ms);
+  }
+  /** Reads the server's view of the connections; a failure (no /inspect, server busy) leaves the columns empty. */
+  function inspect() {
+    clearTimeout(inspectTimer);
+    if (document.hidden || last === null) { inspectTimer = setTimeout(inspect, INSPECT_MS); return; }
+    api('GET', '/inspect').then(/** @param {{ connections: ServerView[] }} body */ function (body) {
+      /** @type {Record<string, ServerView>} */
+      var byId = {};
+      body.connections.forEach(function (c) { byId[c.id] = c; });
+      server = byId;
+      render();
+    }, function () { server = {}; }).then(function () { inspectTimer = setTimeout(inspect, INSPECT_MS); });
   }
   function poll() {
     if (document.hidden) { schedule(POLL_MS); return; }
@@ -216,7 +235,7 @@
 
   /** @param {PoolStats} s */
   function renderConnections(s) {
-    var table = kcmRender.connectionRows(s, filter);
+    var table = kcmRender.connectionRows(s, filter, server);
     $('rows').innerHTML = table.rows;
     $('conn-count').textContent = table.count;
   }
@@ -275,4 +294,5 @@
   document.addEventListener('visibilitychange', function () { if (!document.hidden) schedule(0); });
   window.addEventListener('resize', function () { render(); });
   poll();
+  inspect();
 })();

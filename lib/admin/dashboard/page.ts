@@ -71,6 +71,9 @@ td.num, th.num { text-align:right; }
 #message { margin:0 0 12px; color:var(--green); }
 #message:empty { display:none; }
 #message.error { color:var(--red); }
+#connections tr.xact td { background:#fff1d6; }
+#connections tr.xact .srv-state { color:var(--orange); font-weight:600; }
+#connections td.query { max-width:360px; overflow:hidden; text-overflow:ellipsis; white-space:nowrap; }
 .mono { font-family:ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size:12.5px; }
 `;
 
@@ -118,7 +121,7 @@ const BODY = String.raw`
     <div class="toolbar"><h2>Connections</h2><span id="conn-count"></span><span class="grow"></span>
       <label>show <select id="filter"><option value="all">all</option><option value="inUse">in use</option><option value="idle">idle</option></select></label>
     </div>
-    <div id="conn-wrap"><table id="connections"><thead><tr><th class="num">#</th><th>id</th><th>state</th><th class="num">age</th><th class="num">idle for</th><th class="num">in use for</th></tr></thead>
+    <div id="conn-wrap"><table id="connections"><thead><tr><th class="num">#</th><th>id</th><th>state</th><th class="num">age</th><th class="num">idle for</th><th class="num">in use for</th><th class="num">pid</th><th>server state</th><th>wait</th><th class="num">in xact</th><th>statement</th></tr></thead>
     <tbody id="rows"></tbody></table></div>
   </div>
 </main>

@@ -15,6 +15,7 @@
 /** @typedef {import('../../pool/stats').ReplicaPoolStats} ReplicaPoolStats */
 /** @typedef {import('../../pool/stats').ConnectionStats} ConnectionStats */
 /** @typedef {{ t: number, inUse: number, waiting: number, total: number }} Sample */
+/** One row of `GET /inspect` (dates as ISO strings). @typedef {{ id: string, backendPid: number | null, state: string | null, query: string | null, waitEventType: string | null, waitEvent: string | null, xactStart: string | null }} ServerView */
 /* exported kcmRender */
 var kcmRender = (function () {
   'use strict';
@@ -139,26 +140,38 @@ var kcmRender = (function () {
   /**
    * The connection table's rows, numbered in creation order, and the line that counts them.
    * @param {PoolStats} s @param {string} filter `all`, `inUse` or `idle`
+   * @param {Record<string, ServerView>} server the last `GET /inspect` rows by connection id
    * @returns {{ rows: string, count: string }}
    */
-  function connectionRows(s, filter) {
+  function connectionRows(s, filter, server) {
     var rows = [];
     var shown = 0;
     var conns = s.connections;
+    var now = Date.now();
     for (var i = 0; i < conns.length; i++) {
       var c = conns[i];
       if (filter === 'inUse' && !c.inUse) continue;
       if (filter === 'idle' && c.inUse) continue;
       shown++;
-      rows.push('<tr data-id="' + esc(c.id) + '" data-state="' + (c.inUse ? 'inUse' : 'idle') + '"><td class="num">' + (i + 1) +
+      var v = server[c.id];
+      // Idle in transaction: locks and an old snapshot held while nothing runs; highlighted.
+      var xact = !!(v && v.state && v.state.indexOf('idle in transaction') === 0);
+      rows.push('<tr data-id="' + esc(c.id) + '" data-state="' + (c.inUse ? 'inUse' : 'idle') + '"' + (xact ? ' class="xact"' : '') + '><td class="num">' + (i + 1) +
         '</td><td class="mono">' + esc(c.id) + '</td><td><span class="badge ' + (c.inUse ? 'use">in use' : 'idle">idle') +
         '</span>' + (c.tags ? ' <span class="mono tags">' + esc(tagText(c.tags)) + '</span>' : '') + '</td><td class="num">' + dur(c.ageMs) + '</td><td class="num">' + (c.inUse ? '–' : dur(c.idleMs)) +
-        '</td><td class="num">' + (c.inUse ? dur(sinceLastUse(c)) : '–') + '</td></tr>');
+        '</td><td class="num">' + (c.inUse ? dur(sinceLastUse(c)) : '–') + '</td>' + serverCells(v, now) + '</tr>');
     }
     return {
       rows: rows.join(''),
       count: shown + ' of ' + conns.length + ' connection' + (conns.length === 1 ? '' : 's') + ' (' + s.inUse + ' in use, ' + s.idle + ' idle)',
     };
+  }
+  /** The server's columns of a connection (pid, state, wait, transaction age, statement). @param {ServerView | undefined} v @param {number} now */
+  function serverCells(v, now) {
+    if (!v) return '<td class="num">–</td><td>–</td><td>–</td><td class="num">–</td><td>–</td>';
+    return '<td class="num">' + esc(v.backendPid == null ? '–' : v.backendPid) + '</td><td class="srv-state">' + esc(v.state || 'not found') + '</td><td>' +
+      esc(v.waitEventType ? v.waitEventType + ':' + (v.waitEvent || '') : '–') + '</td><td class="num">' + (v.xactStart ? dur(now - new Date(v.xactStart).getTime()) : '–') +
+      '</td><td class="mono query" title="' + esc(v.query || '') + '">' + esc(v.query || '–') + '</td>';
   }
 
   return { esc: esc, cards: cards, chart: chart, replicaRows: replicaRows, connectionRows: connectionRows };
