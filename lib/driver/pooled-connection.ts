@@ -109,13 +109,15 @@ export class PgPooledConnection extends PoolEntry<PgClient> implements PooledCon
     tagged.__knexUid = this.id;
     markDisposal(tagged, this);
     this.socket = socketOf(raw);
-    // application_name `<prefix>:<N>`, and the owning pool's query metrics (lib/observability).
+    // application_name `<prefix>:<N>` (lib/observability), sent before the PgBouncer guard watches
+    // the session, so the rename is never taken for the application's own SET.
     nameSession(raw, this.seq);
-    const meter = hooksOf(this.owner)?.query;
-    if (meter !== undefined) meterQueries(raw, this, meter);
     // Attached after the session set-up (pool.afterCreate ran unnamed): the cache is the record's from here on.
     if (this.statementCache !== undefined) attachStatementCache(raw, this.statementCache);
     if (this.sessionGuard !== undefined) this.sessionGuard.watch(raw);
+    // The query metrics wrap last: they call the `query` found now, the guard's included.
+    const meter = hooksOf(this.owner)?.query;
+    if (meter !== undefined) meterQueries(raw, this, meter);
   }
 
   /** The server process id of the session (`pg_stat_activity.pid`), once connected. */
