@@ -6,17 +6,18 @@
  * methods are its default pool's; `pool(name)` reaches the others.
  */
 import type { Knex } from 'knex';
-import type { Client as PgClient, QueryResult } from 'pg';
+import type { QueryResult } from 'pg';
 import type { Logger } from 'winston';
-import { ConnectionManagerError, invalidConfig } from './errors';
+import { ConnectionManagerError } from './errors';
 import { createManagerLogger } from './logger';
 import type { ResolvedConfig } from './options';
-import { resolveResize, type ResizeOptions } from './options-sections';
+import type { ResizeOptions } from './options-sections';
+import { resizeDefaultPool, startedMessage } from './manager/resize';
 import { validateCallback } from './call-options';
 import { systemClock, type Clock } from './pool/clock';
-import type { AcquireOptions, Pool } from './pool/pool';
+import type { AcquireOptions } from './pool/pool';
 import type { ManagerPoolStats } from './pool/stats';
-import type { PgPooledConnection, PooledConnection, Row } from './driver/pooled-connection';
+import type { PooledConnection, Row } from './driver/pooled-connection';
 import { createWriteMarks } from './routing/read-your-writes';
 import type { GetConnectionOptions, ManagerDependencies } from './manager/types';
 import { NamedPool, type PoolHandle } from './manager/named-pool';
@@ -26,7 +27,7 @@ import { withRetry, type RetryPolicyOptions, type TransactionOptions } from './r
 import { AdminEndpointHandle, adminNotConfigured, type AdminEndpoint } from './manager/admin-endpoint';
 import { checkTags, runWithTags } from './admission/tags';
 import { ConnectionBudget } from './named-pools/budget';
-import { PoolDirectory } from './named-pools/directory';
+import { noSuchPool, PoolDirectory } from './named-pools/directory';
 import { namedPoolStats } from './named-pools/stats';
 import { startFleet } from './fleet/start';
 import { newInstanceId, type FleetListener } from './fleet/listener';
@@ -40,8 +41,6 @@ export type { PoolHandle } from './manager/named-pool';
 
 export type { ManagerPoolStats, ReplicaPoolStats, RoutingStats } from './pool/stats';
 export type { InspectedConnection, InspectResult, ServerSession } from './observability';
-
-type PgEntryPool = Pool<PgClient, PgPooledConnection>;
 
 /** The process-wide PostgreSQL connection manager. Create it with `getConnectionInstance()`. */
 export class ConnectionManager {
@@ -92,12 +91,7 @@ export class ConnectionManager {
     for (const pool of [this.main, ...(this.directory?.pools() ?? [])]) this.observability.watch(pool);
     if (config.admin) this.adminEndpoint = new AdminEndpointHandle(this, config.admin, this.observability.metrics, this.log);
     this.fleet = startFleet(config, this.instance, this, this.clock, this.log);
-    const replicas = this.main.router.replicas;
-    const others = Object.keys(config.pools);
-    this.log.info(
-      `Connection manager started (min: ${config.pool.min}, max: ${config.pool.max}${replicas.length ? `, replicas: ${replicas.map((r) => r.name).join(', ')}` : ''}` +
-        `${others.length ? `, pools: ${others.join(', ')}` : ''}${config.budget ? `, budget: ${config.budget.maxConnections} connections` : ''})`,
-    );
+    this.log.info(startedMessage(config, this.main.router.replicas.map((r) => r.name)));
   }
 
   /**
@@ -139,7 +133,7 @@ export class ConnectionManager {
   }
 
   /** The pools, for `injectFaults()` (knex-connection-manager/testing) only. */
-  [FAULT_SEAM](): PgEntryPool[] {
+  [FAULT_SEAM](): NamedPool['pools'] {
     return this.main.pools;
   }
 
@@ -155,9 +149,7 @@ export class ConnectionManager {
    */
   pool(name: string): PoolHandle {
     if (name === 'primary') return this.main;
-    if (this.directory !== undefined) return this.directory.handle(name);
-    if (typeof name !== 'string') throw new ConnectionManagerError('E_INVALID_CONFIG', `Invalid pool name: expected a string, got ${typeof name}. Pass the name of a pool, such as "primary".`);
-    throw new ConnectionManagerError('E_UNKNOWN_POOL', `No pool named ${JSON.stringify(name)}: no "pools" or "poolFactory" is configured, so the only pool is "primary". Add it to "pools", or configure a poolFactory.`);
+    return this.directory !== undefined ? this.directory.handle(name) : noSuchPool(name);
   }
 
   /**
@@ -226,10 +218,8 @@ export class ConnectionManager {
    *   (released twice, or from another manager).
    */
   releaseConnection(connection: PooledConnection): Promise<void> {
-    if (this.directory !== undefined && this.main.ownerOf(connection) === undefined) {
-      for (const pool of this.directory.pools()) if (pool.ownerOf(connection) !== undefined) return pool.releaseConnection(connection);
-    }
-    return this.main.releaseConnection(connection);
+    const owner = this.main.ownerOf(connection) === undefined ? this.directory?.ownerOf(connection) : undefined;
+    return (owner ?? this.main).releaseConnection(connection);
   }
 
   /**
@@ -336,16 +326,7 @@ export class ConnectionManager {
    */
   async resize(limits: ResizeOptions): Promise<{ closed: number; retiring: number }> {
     this.assertOpen();
-    const current = this.main.primary.pool.options;
-    const next = resolveResize(limits, current);
-    if (this.config.budget !== undefined) {
-      const others = (this.directory?.pools() ?? []).reduce((n, pool) => n + pool.primary.pool.options.min * pool.pools.length, 0);
-      const mine = next.min * this.main.pools.length;
-      if (mine + others > this.config.budget.maxConnections) {
-        throw invalidConfig('resize.min', `the pools' min connections would add up to ${mine + others}, more than budget.maxConnections (${this.config.budget.maxConnections})`, 'Lower min, or the min of other pools.');
-      }
-    }
-    return this.main.resize(next.min, next.max);
+    return resizeDefaultPool(this.config, this.main, this.directory?.pools() ?? [], limits);
   }
 
   /** True until `close()` is called. */

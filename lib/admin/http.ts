@@ -77,3 +77,25 @@ export function drain(req: http.IncomingMessage, maxBody: number): void {
     if (outcome.kind === 'tooLarge') req.socket.destroySoon();
   });
 }
+
+/** One route of the admin endpoint. */
+export type Route = {
+  methods: readonly string[];
+  /** Whether the route needs the token (when one is configured). */
+  auth: boolean;
+  handle(context: RequestContext): Promise<void> | void;
+};
+
+/** What a route's handler gets. */
+export interface RequestContext {
+  req: http.IncomingMessage;
+  res: http.ServerResponse;
+  /** The request body as text (empty without one). */
+  body: string;
+}
+
+/** A pool's gauges, as a trigger's answer reports them. */
+export function gauges(stats: { total: number; idle: number; inUse: number; pending: number; waiting: number }): { total: number; idle: number; inUse: number; pending: number; waiting: number } {
+  return { total: stats.total, idle: stats.idle, inUse: stats.inUse, pending: stats.pending, waiting: stats.waiting };
+}
+

@@ -3,7 +3,32 @@
  * (not both). Only the shape is checked here; `manager.resize()` checks the values (its
  * `E_INVALID_CONFIG` becomes a 400 naming `resize.min` or `resize.max`).
  */
+import type { Logger } from 'winston';
 import { SelectionError } from './pools';
+import { gauges, sendJson, type Route } from './http';
+import type { ManagerPoolStats } from '../pool/stats';
+
+/** What `POST /resize` needs of the manager. */
+export interface ResizeTarget {
+  getPoolStats(): ManagerPoolStats;
+  resize(limits: { min?: number; max?: number }): Promise<{ closed: number; retiring: number }>;
+}
+
+/** `POST /resize`: `manager.resize()` with the request's limits; answers the counts and the new limits. */
+export function resizeRoute(target: ResizeTarget, log: Logger | undefined): Route {
+  return {
+    methods: ['POST'],
+    auth: true,
+    async handle({ req, res, body }) {
+      const limits = resizeLimits(req.url, body);
+      const started = Date.now();
+      log?.info(`Admin endpoint: resize to ${JSON.stringify(limits)} requested`, { remote: req.socket.remoteAddress });
+      const result = await target.resize(limits);
+      const stats = target.getPoolStats();
+      sendJson(res, 200, { ok: true, action: 'resize', ...result, min: stats.min, max: stats.max, durationMs: Date.now() - started, pool: gauges(stats) });
+    },
+  };
+}
 
 function badRequest(message: string): SelectionError {
   return new SelectionError(400, 'bad_request', message);

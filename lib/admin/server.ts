@@ -25,12 +25,11 @@ import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'winston';
 import { invalidConfig, isConnectionManagerError } from '../errors';
-import type { ManagerPoolStats } from '../pool/stats';
 import { dashboardPage } from './dashboard/page';
 import { exposureError } from '../net';
 import { crossSiteReason, TokenChecker } from './auth';
-import { resizeLimits } from './resize';
-import { drain, errorBody, readBody, routePath, sendJson, tooLarge } from './http';
+import { resizeRoute } from './resize';
+import { drain, errorBody, gauges, readBody, routePath, sendJson, tooLarge, type Route } from './http';
 import { PoolMetrics } from './metrics';
 import { errorMessage } from '../pool/messages';
 import { openPool, openPoolNames, poolStatsOf, SelectionError, statsSelection, triggerSelection, type AdminPool, type PoolSelection } from './pools';
@@ -84,26 +83,8 @@ const DEFAULT_MAX_BODY = 4096;
 const MAX_HEADER_BYTES = 8192;
 const MAX_CONNECTIONS = 64;
 
-type Route = {
-  methods: readonly string[];
-  /** Whether the route needs the token (when one is configured). */
-  auth: boolean;
-  handle(context: RequestContext): Promise<void> | void;
-};
-
-interface RequestContext {
-  req: http.IncomingMessage;
-  res: http.ServerResponse;
-  /** The request body as text (empty without one). */
-  body: string;
-}
-
 type TriggerMethod = 'resetPool' | 'triggerExpireConnections' | 'triggerRenewConnections';
 
-/** A pool's gauges, as a trigger's answer reports them. */
-function gauges(stats: ManagerPoolStats): { total: number; idle: number; inUse: number; pending: number; waiting: number } {
-  return { total: stats.total, idle: stats.idle, inUse: stats.inUse, pending: stats.pending, waiting: stats.waiting };
-}
 
 function describeSelection(selection: PoolSelection): string {
   return selection.kind === 'all' ? ' on every pool' : selection.kind === 'one' ? ` on pool ${JSON.stringify(selection.name)}` : '';
@@ -229,18 +210,7 @@ export async function startAdminServer(target: AdminTarget, options: AdminServer
     '/reset': trigger('reset', 'evicted', 'resetPool'),
     '/expire': trigger('expire', 'retired', 'triggerExpireConnections'),
     '/renew': trigger('renew', 'renewed', 'triggerRenewConnections'),
-    '/resize': {
-      methods: ['POST'],
-      auth: true,
-      async handle({ req, res, body }) {
-        const limits = resizeLimits(req.url, body);
-        const started = Date.now();
-        log?.info(`Admin endpoint: resize to ${JSON.stringify(limits)} requested`, { remote: req.socket.remoteAddress });
-        const result = await target.resize(limits);
-        const stats = target.getPoolStats();
-        sendJson(res, 200, { ok: true, action: 'resize', ...result, min: stats.min, max: stats.max, durationMs: Date.now() - started, pool: gauges(stats) });
-      },
-    },
+    '/resize': resizeRoute(target, log),
   };
 
   const server = http.createServer({

@@ -85,6 +85,11 @@ export class PoolDirectory implements PoolResolver {
     return this.statics.get(name) ?? this.made.get(name)?.pool;
   }
 
+  /** The open pool that lent `connection`, if any. */
+  ownerOf(connection: unknown): NamedPool | undefined {
+    return this.pools().find((pool) => pool.ownerOf(connection) !== undefined);
+  }
+
   /** Every open pool: the static ones, then the made ones. */
   pools(): NamedPool[] {
     const out = [...this.statics.values()];
@@ -247,4 +252,10 @@ export class PoolDirectory implements PoolResolver {
     const every = Math.max(10, Math.min(this.config.poolIdleTimeoutMs / 4, 60_000));
     this.sweepTimer = this.parts.clock.setTimer(() => this.sweep(), every);
   }
+}
+
+/** `manager.pool(name)` of a manager without named pools: the only pool is `primary`. */
+export function noSuchPool(name: unknown): never {
+  if (typeof name !== 'string') throw new ConnectionManagerError('E_INVALID_CONFIG', `Invalid pool name: expected a string, got ${typeof name}. Pass the name of a pool, such as "primary".`);
+  throw new ConnectionManagerError('E_UNKNOWN_POOL', `No pool named ${JSON.stringify(name)}: no "pools" or "poolFactory" is configured, so the only pool is "primary". Add it to "pools", or configure a poolFactory.`);
 }
