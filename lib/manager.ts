@@ -31,6 +31,7 @@ import { noSuchPool, PoolDirectory } from './named-pools/directory';
 import { namedPoolStats } from './named-pools/stats';
 import { startFleet } from './fleet/start';
 import { newInstanceId, type FleetListener } from './fleet/listener';
+import { withFleetNames } from './fleet/naming';
 import { Observability, type InspectResult } from './observability';
 import { currentDriverSettings } from './driver/pg-pool';
 import type { Registry } from 'prom-client';
@@ -74,8 +75,10 @@ export class ConnectionManager {
   private readonly observability: Observability;
 
   /** Use `getConnectionInstance()`; direct construction bypasses the process-wide singleton. */
-  constructor(config: ResolvedConfig, dependencies: ManagerDependencies = {}) {
-    this.config = config;
+  constructor(configured: ResolvedConfig, dependencies: ManagerDependencies = {}) {
+    this.config = configured;
+    // With `fleet`, every session's name carries the instance (lib/fleet/naming.ts); `config` stays as given.
+    const config = withFleetNames(configured, this.instance);
     this.clock = dependencies.clock ?? systemClock;
     this.log = createManagerLogger(config.logger);
     this.budget = config.budget === undefined ? undefined : new ConnectionBudget(config.budget.maxConnections);

@@ -10,8 +10,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
-import { Client } from 'pg';
 import { sendFleetCommand, type FleetSendResult } from '../lib/fleet/send';
+import { readFleet } from '../lib/fleet/view';
 import { startDemoDatabase, type DemoDatabase } from './embedded-db';
 
 const SERVICE = 'orders-api';
@@ -44,9 +44,10 @@ async function main(): Promise<void> {
   step(2, `Start ${PROCESSES} processes of service "${SERVICE}"`);
   const token = randomBytes(18).toString('base64url');
   say(dim(`  each: getConnectionInstance({ connection, pool: { min: 2, max: 4 }, fleet: { service: '${SERVICE}', token } })`));
-  say(dim('  and a light load of 4 workers. Each manager LISTENs on one extra session, named kcm-fleet:<service>:<instance>.'));
+  say(dim('  and a light load of 4 workers. Each manager LISTENs on one extra session, named kcm-fleet:<service>:<instance>,'));
+  say(dim('  and its pool sessions are named <name>@<instance>:<N>, so the database alone tells the instances apart.'));
   const instances = await Promise.all(Array.from({ length: PROCESSES }, (_, i) => start(i, url, token)));
-  await showSessions(url, instances);
+  await showSessions(url);
 
   step(3, 'Renew every connection of every instance: one command');
   say(dim(`  KCM_FLEET_TOKEN=… kcm fleet renew --database-url $DATABASE_URL --service ${SERVICE}`));
@@ -106,19 +107,13 @@ function ask<T>(p: Instance, kind: string): Promise<T> {
   return reply;
 }
 
-async function showSessions(url: string, instances: Instance[]): Promise<void> {
-  const client = new Client({ connectionString: url, application_name: 'kcm-demo-fleet' });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ name: string; n: number }>(
-      "SELECT application_name AS name, count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'client backend' GROUP BY 1 ORDER BY 1",
-    );
-    const count = (name: string): number => rows.find((r) => r.name === name)?.n ?? 0;
-    say('  What the database sees (pg_stat_activity):');
-    for (const p of instances) say(`    process ${String(p.child.pid).padEnd(7)} pool sessions: ${count(p.app)}   listener: kcm-fleet:${SERVICE}:${p.instance}`);
-  } finally {
-    await client.end();
+async function showSessions(url: string): Promise<void> {
+  const view = await readFleet(url, SERVICE);
+  say('  What the database sees (kcm fleet --database-url $DATABASE_URL, read from pg_stat_activity alone):');
+  for (const v of view.instances) {
+    say(`    ${v.instance.padEnd(20)} pid ${String(v.pid).padEnd(7)} listening: ${v.listening ? 'yes' : 'no '}  sessions: ${v.sessions} (${v.active} active, ${v.idle} idle, ${v.idleInTransaction} idle in transaction)`);
   }
+  for (const s of view.services) say(`    ${s.service}: ${s.instances} instances, ${s.sessions} sessions of max_connections ${view.maxConnections}`);
 }
 
 function printReplies(result: FleetSendResult): void {

@@ -8,14 +8,17 @@
 import { sendFleetCommand } from '../../lib/fleet/send';
 import { testDatabaseUrl, withAdminClient } from '../helpers/database';
 import { until } from '../helpers/poll';
+import { kcm } from '../helpers/kcm';
+import { readFleet } from '../../lib/fleet/view';
 import { instanceStats as stats, killInstances, startInstance, stopInstance, type Instance } from '../helpers/fleet-processes';
 
 const TOKEN = 'fleet-secret-processes-0123456789';
 const CHANNEL = 'kcm_fleet_processes';
 
+/** The pool sessions of the process whose connection is named `app`: `<app>@<instance>:<N>` with `fleet`. */
 async function sessions(app: string): Promise<number> {
   return withAdminClient(testDatabaseUrl(), async (c) =>
-    (await c.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND backend_type = 'client backend'", [app])).rows[0].n);
+    (await c.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE starts_with(application_name, $1) AND backend_type = 'client backend'", [`${app}@`])).rows[0].n);
 }
 
 afterAll(killInstances);
@@ -26,6 +29,18 @@ const send = (command: 'renew' | 'resize', args?: { max: number }, timeoutMs = 1
 test('4 processes: renew all, resize all under load, a frozen one does not answer, a dead one leaves no session', async () => {
   const instances: Instance[] = await Promise.all([0, 1, 2, 3].map((i) => startInstance(i, testDatabaseUrl(), CHANNEL, TOKEN)));
   const before = await Promise.all(instances.map(stats));
+  // kcm fleet's view, from pg_stat_activity alone: the 4 instances, each with its pool's sessions.
+  await until(async () => {
+    const view = await readFleet(testDatabaseUrl(), 'orders');
+    const now = await Promise.all(instances.map(stats));
+    return view.instances.length === 4 && instances.every((p, i) => {
+      const seen = view.instances.find((v) => v.instance === p.instance);
+      return seen !== undefined && seen.listening && seen.sessions === now[i].ids.length && seen.pid === p.child.pid;
+    });
+  }, { timeoutMs: 10_000, intervalMs: 50, description: 'kcm fleet lists the 4 instances with their sessions' });
+  const listed = await kcm(['fleet', '--service', 'orders', '--json'], { KCM_FLEET_DATABASE_URL: testDatabaseUrl() });
+  expect(listed.code).toBe(0);
+  expect((JSON.parse(listed.stdout) as { instances: unknown[] }).instances).toHaveLength(4);
 
   const renew = await send('renew');
   if (process.env.KCM_REPORT) console.log(`fleet renew: 4 instances answered in ${renew.durationMs.toFixed(1)} ms`);
