@@ -2,9 +2,8 @@
  * The fleet as the database sees it (`kcm fleet --database-url URL`): every manager instance
  * connected to the database, from pg_stat_activity alone — no registry of our own, the database is
  * the source of truth. An instance is known by its sessions' application_name: the fleet listener's
- * `kcm-fleet:<service>:<instance>`, and each pool session's `<prefix>@<instance>:<N>` (with `fleet`
- * configured, the prefix is the service unless `applicationName` says otherwise). The instance id
- * is `host:pid:random`.
+ * `kcm-fleet:<service>:<instance>`, and each pool session's `<prefix>@<instance>:<N>` (fleet/naming.ts).
+ * The instance id is `host:pid:random`.
  */
 import { Client, type ClientConfig } from 'pg';
 import { LISTENER_PREFIX } from './listener';
