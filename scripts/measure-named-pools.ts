@@ -23,20 +23,9 @@ import { systemClock } from '../lib/pool/clock';
 import { ConnectionBudget } from '../lib/named-pools/budget';
 import { startPostgres } from './test-db';
 import { fakeConnector } from './bench/cores';
+import { median, numberOption } from './measure-args';
 
 const silent = winston.createLogger({ silent: true });
-
-function option(name: string, fallback: number): number {
-  const i = process.argv.indexOf(name);
-  const value = i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} expects a positive number`);
-  return value;
-}
-
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-};
 
 /** ns per `manager.pool(name)` over `calls` calls. */
 function lookupNs(manager: ConnectionManager, name: string, calls: number): number {
@@ -47,7 +36,6 @@ function lookupNs(manager: ConnectionManager, name: string, calls: number): numb
   if (sink === 0) throw new Error('unreachable');
   return ns;
 }
-
 
 /** ns/op of 64 workers on a pool of 20 over `ms`, with or without a budget. */
 async function coreNs(withBudget: boolean, ms: number): Promise<number> {
@@ -82,7 +70,7 @@ async function coreNs(withBudget: boolean, ms: number): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const rounds = option('--rounds', 5);
+  const rounds = numberOption('--rounds', 5);
   const pg = await startPostgres();
   try {
     const url = pg.url;

@@ -18,18 +18,12 @@ import { closeConnectionInstance, getConnectionInstance, type ConnectionManagerC
 import { TransactionModeGuard } from '../lib/pgbouncer/transaction-mode';
 import { startPgBouncer, type TestPgBouncer } from './pgbouncer';
 import { startPostgres } from './test-db';
+import { median, numberOption } from './measure-args';
 
-function option(name: string, fallback: number): number {
-  const i = process.argv.indexOf(name);
-  const value = i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number`);
-  return value;
-}
-
-const WORKERS = option('--workers', 64);
-const CONNECTIONS = option('--connections', 20);
-const DURATION_MS = option('--duration-ms', 2_000);
-const ROUNDS = option('--rounds', 5);
+const WORKERS = numberOption('--workers', 64);
+const CONNECTIONS = numberOption('--connections', 20);
+const DURATION_MS = numberOption('--duration-ms', 2_000);
+const ROUNDS = numberOption('--rounds', 5);
 const silent = winston.createLogger({ silent: true });
 
 interface Setup {
@@ -73,8 +67,6 @@ async function runRound(setup: Setup): Promise<Sample> {
   await closeConnectionInstance();
   return { qps: queries / elapsedS, cpuUsPerQuery: (used.user + used.system) / queries };
 }
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 /** ns per statement of the check alone, over statements that leave nothing in the session (the usual case). */
 function checkCost(): number {

@@ -22,20 +22,9 @@ import { ConnectionManager } from '../lib/manager';
 import { resolveOptions } from '../lib/options';
 import { meterQueries, sessionName } from '../lib/observability/session';
 import { startPostgres } from './test-db';
+import { median, numberOption } from './measure-args';
 
 const silent = winston.createLogger({ silent: true });
-
-function option(name: string, fallback: number): number {
-  const i = process.argv.indexOf(name);
-  const value = i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} expects a positive number`);
-  return value;
-}
-
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-};
 
 /** CPU time of this process (user + system) per query, in µs, of the last `throughput()` call. */
 let lastCpuUs = 0;
@@ -87,8 +76,8 @@ async function wrapperNs(wrapped: boolean, calls: number): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const rounds = option('--rounds', 5);
-  const seconds = option('--seconds', 2);
+  const rounds = numberOption('--rounds', 5);
+  const seconds = numberOption('--seconds', 2);
   const pg = await startPostgres({ extraConf: { max_connections: '300' } });
   const url = pg.url;
   try {

@@ -21,18 +21,12 @@ import winston from 'winston';
 import { closeConnectionInstance, getConnectionInstance, type ConnectionManager } from '../lib';
 import { DEFAULT_POOL_OPTIONS, DEFAULT_RETRY_OPTIONS } from '../lib/options';
 import { startPostgres, type TestPostgres } from './test-db';
+import { median, numberOption } from './measure-args';
 
 const PROBE_INTERVAL_MS = 2;
 const CALLER_TIMEOUT_MS = 250;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-function option(name: string, fallback: number): number {
-  const i = process.argv.indexOf(name);
-  const value = i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} expects a positive number`);
-  return value;
-}
 
 /** Resolves with the time (performance.now()) of the first successful plain connection. */
 async function firstAccepted(pg: TestPostgres, deadline: number): Promise<number> {
@@ -66,15 +60,9 @@ async function firstServed(manager: ConnectionManager, deadline: number): Promis
   }
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
-
 async function main(): Promise<void> {
-  const rounds = option('--rounds', 5);
-  const downMs = option('--down-ms', 2_000);
+  const rounds = numberOption('--rounds', 5);
+  const downMs = numberOption('--down-ms', 2_000);
   const pg = await startPostgres();
   const cleanup = async () => {
     await closeConnectionInstance().catch(() => undefined);

@@ -7,12 +7,12 @@
  * Exit codes: 0 every listening instance answered ok; 1 one failed or did not answer, or none listens;
  * 2 bad usage; 4 the database is unreachable.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { FLEET_COMMANDS, type FleetCommandName } from '../fleet/protocol';
 import { sendFleetCommand, type FleetSendResult } from '../fleet/send';
 import { readFleet, type FleetView } from '../fleet/view';
 import { DEFAULT_FLEET_CHANNEL } from '../fleet/options';
-import { formatDuration, printable, table } from './format';
+import { formatDuration, printable, table, wholeNumber } from './format';
 import { CliError, EXIT_CODES, type GlobalOptions } from './http';
 
 /** Where the CLI writes (kcm.ts's `Output`, which this file cannot import without a cycle). */
@@ -36,14 +36,6 @@ const DESCRIPTIONS: Record<FleetCommandName, string> = {
   renew: 'replace every connection of every instance of the service',
   resize: 'change pool.min/pool.max of every instance of the service (--min, --max)',
 };
-
-function wholeNumber(name: string, min: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be a whole number >= ${min}.`);
-    return n;
-  };
-}
 
 /** Adds `kcm fleet` and `kcm fleet <command>` to `cli`; `run` receives each command's work. */
 export function addFleetCommands(cli: Command, io: Output, run: (work: () => Promise<void>) => void): void {

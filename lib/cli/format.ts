@@ -2,6 +2,7 @@
  * The CLI's human-readable output: durations, the stats of every pool with its connections in
  * creation (B-tree) order as an aligned table, and with named pools a line per pool and the budget.
  */
+import { InvalidArgumentError } from 'commander';
 import type { ManagerPoolStats, PoolStats, ReplicaPoolStats } from '../pool/stats';
 
 /** `850 ms`, `12.3 s`, `2m 03s`, `1h 02m`. */
@@ -137,3 +138,13 @@ export function formatStats(stats: ManagerPoolStats, name = 'primary'): string {
   }
   return lines.join('\n') + '\n';
 }
+
+/** A commander argument parser for a whole number of at least `min`, named `name` in its error. */
+export function wholeNumber(name: string, min: number): (value: string) => number {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be a whole number >= ${min}.`);
+    return n;
+  };
+}
+

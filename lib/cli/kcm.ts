@@ -17,7 +17,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { ManagerPoolStats } from '../pool/stats';
-import { formatDuration, formatStats, printable, table } from './format';
+import { formatDuration, formatStats, printable, table, wholeNumber } from './format';
 import { formatInspect, type InspectReply } from './format-inspect';
 import { CliError, endpoint, EXIT_CODES, parseJson, request, type GlobalOptions } from './http';
 import { addFleetCommands } from './fleet';
@@ -129,14 +129,6 @@ async function trigger(globals: GlobalOptions, action: Action, options: TriggerO
   io.out(`${what} in ${formatDuration(body.durationMs)}.\n${which} now: ${p.total} open (${p.inUse} in use, ${p.idle} idle), ${p.pending} opening, ${p.waiting} waiting.\n`);
 }
 
-function positiveInteger(name: string, min: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be a whole number >= ${min}.`);
-    return n;
-  };
-}
-
 function poolName(value: string): string {
   if (value.trim() === '') throw new InvalidArgumentError('--pool needs the name of a pool (kcm stats lists them).');
   return value;
@@ -148,7 +140,7 @@ function program(io: Output, run: (work: () => Promise<void>) => void): Command 
     .description('Show and steer the connection pool of a running service through its admin endpoint.')
     .addOption(new Option('-u, --url <url>', 'admin endpoint, e.g. http://127.0.0.1:9187').env('KCM_ADMIN_URL'))
     .addOption(new Option('-t, --token <token>', 'admin token (prefer the environment variable)').env('KCM_ADMIN_TOKEN'))
-    .addOption(new Option('--timeout <ms>', 'give up after this long').default(5000).argParser(positiveInteger('--timeout', 1)))
+    .addOption(new Option('--timeout <ms>', 'give up after this long').default(5000).argParser(wholeNumber('--timeout', 1)))
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
     .showHelpAfterError('(kcm --help lists the commands and options)')
     .exitOverride();
@@ -165,8 +157,8 @@ function program(io: Output, run: (work: () => Promise<void>) => void): Command 
     .option('-p, --pool <name>', 'that pool only (default: the default pool, and with named pools a line per pool)', poolName)
     .option('-w, --watch', 'refresh until interrupted')
     .option('--json', 'print the stats as JSON (one line per refresh with --watch)')
-    .addOption(new Option('--interval <ms>', 'refresh period with --watch').default(1000).argParser(positiveInteger('--interval', 250)))
-    .addOption(new Option('--count <n>', 'with --watch: stop after n refreshes').argParser(positiveInteger('--count', 1)))
+    .addOption(new Option('--interval <ms>', 'refresh period with --watch').default(1000).argParser(wholeNumber('--interval', 250)))
+    .addOption(new Option('--count <n>', 'with --watch: stop after n refreshes').argParser(wholeNumber('--count', 1)))
     .action((options: StatsOptions, command: Command) => run(() => stats(command.optsWithGlobals<GlobalOptions>(), options, io)));
 
   const triggers: Array<[Action, string]> = [

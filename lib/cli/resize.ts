@@ -2,8 +2,8 @@
  * `kcm resize --min N --max N`: changes the running service's default pool limits through its admin
  * endpoint (`POST /resize`); for every instance of a service at once, `kcm fleet resize`.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
-import { formatDuration } from './format';
+import { Command, Option } from 'commander';
+import { formatDuration, wholeNumber } from './format';
 import { CliError, EXIT_CODES, parseJson, request, type GlobalOptions } from './http';
 
 interface ResizeOptions {
@@ -24,14 +24,6 @@ interface ResizeReply {
 /** Where the CLI writes (kcm.ts's `Output`, which this file cannot import without a cycle). */
 interface Output {
   out(text: string): void;
-}
-
-function wholeNumber(name: string, min: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be a whole number >= ${min}.`);
-    return n;
-  };
 }
 
 /** Adds `kcm resize` to `cli`; `run` receives the command's work. */

@@ -4,6 +4,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
+import { until } from './poll';
 
 const SCRIPT = path.resolve(__dirname, '..', '..', 'scripts', 'fleet-instance.ts');
 const children: ChildProcess[] = [];
@@ -58,3 +59,12 @@ export function stopInstance(p: Instance): Promise<void> {
 export function killInstances(): void {
   for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
 }
+
+/** Waits until every connection of every instance is a new one (none of `before`'s ids left). */
+export function untilAllReplaced(instances: readonly Instance[], before: readonly InstanceStats[]): Promise<void> {
+  return until(async () => {
+    const now = await Promise.all(instances.map(instanceStats));
+    return now.every((s, i) => s.ids.length > 0 && s.ids.every((id) => !before[i].ids.includes(id)));
+  }, { timeoutMs: 10_000, intervalMs: 20, description: 'every connection of every process replaced' });
+}
+

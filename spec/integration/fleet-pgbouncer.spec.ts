@@ -6,8 +6,7 @@
  */
 import { sendFleetCommand } from '../../lib/fleet/send';
 import { describeWithPgBouncer } from '../helpers/pgbouncer';
-import { until } from '../helpers/poll';
-import { instanceStats as stats, killInstances, startInstance, stopInstance, type Instance } from '../helpers/fleet-processes';
+import { instanceStats as stats, killInstances, startInstance, stopInstance, untilAllReplaced, type Instance } from '../helpers/fleet-processes';
 
 const TOKEN = 'fleet-secret-pgbouncer-0123456789';
 const CHANNEL = 'kcm_fleet_pgb';
@@ -27,10 +26,7 @@ describeWithPgBouncer('the fleet behind PgBouncer in transaction mode', 'transac
     expect(renew.expected.sort()).toEqual(instances.map((p) => p.instance).sort());
     expect(renew.missing).toEqual([]);
     expect(renew.replies.every((r) => r.ok)).toBe(true);
-    await until(async () => {
-      const now = await Promise.all(instances.map(stats));
-      return now.every((s, i) => s.ids.length > 0 && s.ids.every((id) => !before[i].ids.includes(id)));
-    }, { timeoutMs: 10_000, intervalMs: 20, description: 'every connection of every process replaced' });
+    await untilAllReplaced(instances, before);
     const resize = await send('resize', { max: 3 });
     expect(resize.replies.filter((r) => r.ok)).toHaveLength(4);
     const after = await Promise.all(instances.map(stats));

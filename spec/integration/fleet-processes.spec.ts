@@ -10,7 +10,7 @@ import { testDatabaseUrl, withAdminClient } from '../helpers/database';
 import { until } from '../helpers/poll';
 import { kcm } from '../helpers/kcm';
 import { readFleet } from '../../lib/fleet/view';
-import { instanceStats as stats, killInstances, startInstance, stopInstance, type Instance } from '../helpers/fleet-processes';
+import { instanceStats as stats, killInstances, startInstance, stopInstance, untilAllReplaced, type Instance } from '../helpers/fleet-processes';
 
 const TOKEN = 'fleet-secret-processes-0123456789';
 const CHANNEL = 'kcm_fleet_processes';
@@ -48,10 +48,7 @@ test('4 processes: renew all, resize all under load, a frozen one does not answe
   expect(renew.missing).toEqual([]);
   expect(renew.replies.every((r) => r.ok)).toBe(true);
   // Every connection id of every process changes; no query failed meanwhile.
-  await until(async () => {
-    const now = await Promise.all(instances.map(stats));
-    return now.every((s, i) => s.ids.length > 0 && s.ids.every((id) => !before[i].ids.includes(id)));
-  }, { timeoutMs: 10_000, intervalMs: 20, description: 'every connection of every process replaced' });
+  await untilAllReplaced(instances, before);
 
   const resize = await send('resize', { max: 2 });
   expect(resize.replies.filter((r) => r.ok)).toHaveLength(4);
