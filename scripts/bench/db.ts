@@ -149,7 +149,7 @@ export async function openThroughput(name: DbContestant, url: string, connection
 }
 
 /** Leases `count` connections at once (so that many are open), then returns them all. */
-async function prewarm<L>(count: number, acquire: () => Promise<L>, release: (lease: L) => unknown): Promise<void> {
+export async function prewarm<L>(count: number, acquire: () => Promise<L>, release: (lease: L) => unknown): Promise<void> {
   const leases = await Promise.all(Array.from({ length: count }, () => acquire()));
   for (const lease of leases) await release(lease);
 }

@@ -10,7 +10,7 @@ import type { Knex } from 'knex';
 import type { Client as PgClient, PoolClient } from 'pg';
 import type * as ManagerModule from '../../lib/index';
 import type { Workload, WorkloadContestant } from './common';
-import { silentInfoLogger } from './db';
+import { prewarm, silentInfoLogger } from './db';
 
 /** Accounts at scale 1. */
 const ACCOUNTS = 100_000;
@@ -212,10 +212,4 @@ export async function openWorkload(workload: Workload, contestant: WorkloadConte
       };
     }
   }
-}
-
-/** Leases `count` connections at once (so that many are open), then returns them all. */
-async function prewarm<L>(count: number, acquire: () => Promise<L>, release: (lease: L) => unknown): Promise<void> {
-  const leases = await Promise.all(Array.from({ length: count }, () => acquire()));
-  for (const lease of leases) await release(lease);
 }
