@@ -170,10 +170,15 @@ export function pgBouncerScenarios(mode: PgBouncerPoolMode, setup: () => PgBounc
    * failures) and opens new ones; in transaction mode an idle server session is PgBouncer's alone, it
    * opens another, and the manager's connections never notice. Resolves once that has happened.
    */
-  async function afterServerSessionsEnd(manager: ConnectionManager, before: { total: number; failures: number }): Promise<void> {
+  async function afterServerSessionsEnd(manager: ConnectionManager, before: { total: number; failures: number; ids?: string[] }): Promise<void> {
     if (mode === 'session') {
-      // At least every connection it had (one opened while the server restarted may be dropped too).
-      await until(() => manager.getPoolStats().counters.validationFailures >= before.failures + before.total, {
+      // Every connection it had is dropped (at least that many failures: one opened while the server
+      // restarted may be dropped too) and none of them is still among its connections.
+      const old = new Set(before.ids ?? []);
+      await until(() => {
+        const stats = manager.getPoolStats();
+        return stats.counters.validationFailures >= before.failures + before.total && stats.connections.every((c) => !old.has(c.id));
+      }, {
         timeoutMs: 10_000,
         description: 'every connection PgBouncer closed dropped by the manager',
       });
@@ -209,7 +214,8 @@ export function pgBouncerScenarios(mode: PgBouncerPoolMode, setup: () => PgBounc
     const manager: ConnectionManager = getConnectionInstance(config(`kcm-pgb-${mode}-restart`, { min: 2, max: 2 }));
     await manager.ready();
     await manager.query('SELECT 1');
-    const before = { total: manager.getPoolStats().total, failures: manager.getPoolStats().counters.validationFailures };
+    const stats = manager.getPoolStats();
+    const before = { total: stats.total, failures: stats.counters.validationFailures, ids: stats.connections.map((c) => c.id) };
     const { server } = setup();
     await server.stop('fast');
     await server.start();
