@@ -1,38 +1,32 @@
 /**
- * The connection manager: owns the default pool (the primary's pool and one pool per read replica,
- * the knex instances drawing from them, the read/write router; lib/manager/named-pool.ts), the
- * named pools and those made on demand (lib/named-pools), the connection budget across all of
- * them, and the admin endpoint. One per process (see instance.ts). Its lease, query and admin
- * methods are its default pool's; `pool(name)` reaches the others.
+ * The connection manager: the public face of its parts (built in manager/parts.ts): the default
+ * pool (the primary's pool and one per read replica, their knex instances and router;
+ * manager/named-pool.ts), the named pools and those made on demand under one budget
+ * (lib/named-pools), observability, the admin endpoint and the fleet listener. One per process
+ * (see instance.ts). Its lease, query and admin methods are its default pool's; `pool(name)`
+ * reaches the others.
  */
 import type { Knex } from 'knex';
 import type { QueryResult } from 'pg';
-import type { Logger } from 'winston';
 import { ConnectionManagerError } from './errors';
-import { createManagerLogger } from './logger';
 import type { ResolvedConfig } from './options';
 import type { ResizeOptions } from './options-sections';
-import { resizeDefaultPool, startedMessage } from './manager/resize';
+import { resizeDefaultPool } from './manager/resize';
+import { buildParts } from './manager/parts';
 import { validateCallback } from './call-options';
-import { systemClock, type Clock } from './pool/clock';
 import type { AcquireOptions } from './pool/pool';
 import type { ManagerPoolStats } from './pool/stats';
 import type { PooledConnection, Row } from './driver/pooled-connection';
-import { createWriteMarks } from './routing/read-your-writes';
 import type { GetConnectionOptions, ManagerDependencies } from './manager/types';
 import { NamedPool, type PoolHandle } from './manager/named-pool';
 import type { WarmUpOptions } from './resilience/warm-up';
 import { FAULT_SEAM } from './resilience/seam';
 import { withRetry, type RetryPolicyOptions, type TransactionOptions } from './resilience/retry';
-import { AdminEndpointHandle, adminNotConfigured, type AdminEndpoint } from './manager/admin-endpoint';
+import { adminNotConfigured, type AdminEndpoint, type AdminEndpointHandle } from './manager/admin-endpoint';
 import { checkTags, runWithTags } from './admission/tags';
-import { ConnectionBudget } from './named-pools/budget';
-import { noSuchPool, PoolDirectory } from './named-pools/directory';
-import { namedPoolStats } from './named-pools/stats';
-import { startFleet } from './fleet/start';
+import { noSuchPool, type PoolDirectory } from './named-pools/directory';
 import { newInstanceId, type FleetListener } from './fleet/listener';
-import { withFleetNames } from './fleet/naming';
-import { Observability, type InspectResult } from './observability';
+import type { InspectResult, Observability } from './observability';
 import { currentDriverSettings } from './driver/pg-pool';
 import type { Registry } from 'prom-client';
 
@@ -61,9 +55,8 @@ export class ConnectionManager {
   private readonly main: NamedPool;
   /** Named pools and pools made on demand (undefined when neither is configured, nor a budget). */
   private readonly directory: PoolDirectory | undefined;
-  private readonly budget: ConnectionBudget | undefined;
-  private readonly clock: Clock;
-  private readonly log: Logger;
+  /** Builds `getPoolStats()`'s snapshot (manager/parts.ts). */
+  private readonly stats: () => ManagerPoolStats;
   private closing: Promise<void> | undefined;
   /** The admin endpoint (when `admin` is configured). */
   private readonly adminEndpoint: AdminEndpointHandle | undefined;
@@ -75,26 +68,12 @@ export class ConnectionManager {
   private readonly observability: Observability;
 
   /** Use `getConnectionInstance()`; direct construction bypasses the process-wide singleton. */
-  constructor(configured: ResolvedConfig, dependencies: ManagerDependencies = {}) {
-    this.config = configured;
-    // With `fleet`, every session's name carries the instance (lib/fleet/naming.ts); `config` stays as given.
-    const config = withFleetNames(configured, this.instance);
-    this.clock = dependencies.clock ?? systemClock;
-    this.log = createManagerLogger(config.logger);
-    this.budget = config.budget === undefined ? undefined : new ConnectionBudget(config.budget.maxConnections);
-    const parts = { clock: this.clock, log: this.log, connector: dependencies.connector, budget: this.budget, writeMarks: createWriteMarks() };
-    this.main = new NamedPool('primary', config, parts);
+  constructor(config: ResolvedConfig, dependencies: ManagerDependencies = {}) {
+    this.config = config;
+    ({ stats: this.stats, main: this.main, directory: this.directory, observability: this.observability,
+      adminEndpoint: this.adminEndpoint, fleet: this.fleet } = buildParts(this, config, dependencies, this.instance));
     this.knex = this.main.knex;
     this.readKnex = this.main.readKnex;
-    const named = Object.keys(config.pools).length > 0 || config.poolFactory !== undefined || config.budget !== undefined;
-    // Pools made later are watched as they are made; those made with the directory, just below.
-    let observability: Observability | undefined;
-    this.directory = named ? new PoolDirectory(config, parts, (pool) => observability?.watch(pool)) : undefined;
-    this.observability = observability = new Observability(() => this.getPoolStats(), config, this.clock, this.log);
-    for (const pool of [this.main, ...(this.directory?.pools() ?? [])]) this.observability.watch(pool);
-    if (config.admin) this.adminEndpoint = new AdminEndpointHandle(this, config.admin, this.observability.metrics, this.log);
-    this.fleet = startFleet(config, this.instance, this, this.clock, this.log);
-    this.log.info(startedMessage(config, this.main.router.replicas.map((r) => r.name)));
   }
 
   /**
@@ -239,10 +218,7 @@ export class ConnectionManager {
    * named pools or a budget, every pool by name (`pools`), the budget and the totals.
    */
   getPoolStats(): ManagerPoolStats {
-    const stats = this.main.getPoolStats();
-    if (this.directory !== undefined) namedPoolStats(stats, this.main, this.directory, this.budget);
-    if (this.fleet !== undefined) stats.fleet = this.fleet.stats();
-    return stats;
+    return this.stats();
   }
 
   /**
